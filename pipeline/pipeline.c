@@ -1,0 +1,371 @@
+/* pipeline.c — what happens to each packet: classify, bridge or route, send.
+ *
+ * Run to completion: a worker takes a burst from one rx queue and carries
+ * every packet to a tx batch, a drop counter or the punt ring before it
+ * polls again.  Nothing here allocates except flood copies, and nothing
+ * takes a lock except the tx path of a port with fewer queues than workers.
+ */
+#include "vs.h"
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void wr16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+
+static inline struct vs_port_stats *in_stats(struct vs_worker *w, const struct vs_pkt *p) {
+    return &w->stats[vs_stats_slot(p->in_port)];
+}
+
+static void drop(struct vs_worker *w, struct vs_pkt *p, int reason) {
+    struct vs_port_stats *s = in_stats(w, p);
+    s->drops[reason]++;
+    s->rx_dropped++;
+    vs_pool_free(&w->dp->pool, p);
+}
+
+/* ---- transmit ----------------------------------------------------------- */
+
+static void tx_flush(struct vs_worker *w, uint16_t port_id) {
+    struct vs_txq *q = &w->tx[port_id];
+    if (!q->n) return;
+    struct vs_dp *dp = w->dp;
+    struct vs_port *port = dp->ports[port_id];
+    uint16_t n = q->n;
+    uint16_t lens[VS_TX_BATCH];
+    for (uint16_t i = 0; i < n; i++) lens[i] = q->pkts[i]->len;
+    uint16_t queue = w->id % port->n_txq;
+    bool shared = port->n_txq < dp->n_workers;
+    if (shared) pthread_mutex_lock(&dp->tx_lock[port_id]);
+    uint16_t sent = port->tx_burst(port, queue, q->pkts, n);
+    if (shared) pthread_mutex_unlock(&dp->tx_lock[port_id]);
+    struct vs_port_stats *s = &w->stats[port_id];
+    for (uint16_t i = 0; i < sent; i++) s->tx_bytes += lens[i];
+    s->tx_packets += sent;
+    for (uint16_t i = sent; i < n; i++) {
+        s->tx_dropped++;
+        drop(w, q->pkts[i], VS_DROP_TX_QUEUE_FULL);
+    }
+    q->n = 0;
+}
+
+void vs_tx_flush_all(struct vs_worker *w) {
+    for (uint16_t p = 0; p < w->dp->n_ports; p++) tx_flush(w, p);
+}
+
+static inline void tx_enqueue(struct vs_worker *w, uint16_t port_id, struct vs_pkt *p) {
+    struct vs_txq *q = &w->tx[port_id];
+    q->pkts[q->n++] = p;
+    if (q->n == VS_TX_BATCH) tx_flush(w, port_id);
+}
+
+/* Out of a port or VLAN interface: the MTU, the tag, the port's batch. */
+static void output_l2(struct vs_worker *w, uint16_t iface_id, struct vs_pkt *p) {
+    struct vs_dp *dp = w->dp;
+    const struct vs_iface *ifc = &dp->ifaces[iface_id];
+    if (VS_UNLIKELY(!dp->ports[ifc->port]->admin_up)) return drop(w, p, VS_DROP_INTERFACE_DOWN);
+    if (VS_UNLIKELY(p->len - VS_ETH_HLEN > ifc->mtu)) return drop(w, p, VS_DROP_MTU_EXCEEDED);
+    if (ifc->kind == VS_IF_VLAN) {
+        uint8_t *old = vs_pkt_bytes(p);
+        p->data_off -= 4;
+        p->len += 4;
+        uint8_t *eth = vs_pkt_bytes(p);
+        memmove(eth, old, 12);
+        wr16(eth + 12, VS_ETHERTYPE_VLAN);
+        uint16_t pcp = p->arrived_tagged ? p->vlan_pcp : 0;
+        wr16(eth + 14, (uint16_t)(pcp << 13 | ifc->vid));
+    }
+    tx_enqueue(w, ifc->port, p);
+}
+
+static struct vs_pkt *clone_pkt(struct vs_worker *w, const struct vs_pkt *p) {
+    struct vs_pkt *c = vs_pool_alloc(&w->dp->pool);
+    if (!c) return NULL;
+    c->ts_ns = p->ts_ns;
+    c->len = p->len;
+    c->in_port = p->in_port;
+    c->in_iface = p->in_iface;
+    c->arrived_tagged = p->arrived_tagged;
+    c->vlan_pcp = p->vlan_pcp;
+    memcpy(vs_pkt_bytes(c), vs_pkt_bytes((struct vs_pkt *)p), p->len);
+    return c;
+}
+
+/* Every member but the one it came from; copies for all but the last. */
+static void flood(struct vs_worker *w, const struct vs_bridge *br, uint16_t from_iface, struct vs_pkt *p) {
+    int last = -1;
+    for (int i = 0; i < br->n_members; i++)
+        if (br->members[i] != from_iface) last = i;
+    if (last < 0) return drop(w, p, VS_DROP_L2_NO_MEMBER);
+    in_stats(w, p)->flooded++;
+    for (int i = 0; i < last; i++) {
+        if (br->members[i] == from_iface) continue;
+        struct vs_pkt *c = clone_pkt(w, p);
+        if (!c) {
+            in_stats(w, p)->drops[VS_DROP_NO_BUFFER]++;
+            continue;
+        }
+        output_l2(w, br->members[i], c);
+    }
+    output_l2(w, br->members[last], p);
+}
+
+/* The bridge's forwarding decision, for frames from a member or from the router. */
+static void bridge_forward(struct vs_worker *w, struct vs_bridge *br, uint16_t from_iface, struct vs_pkt *p) {
+    const uint8_t *dst = vs_pkt_bytes(p);
+    if (dst[0] & 1) return flood(w, br, from_iface, p);
+    struct vs_mac_entry *e = vs_mac_find(br, dst, w->now_ns);
+    if (!e) return flood(w, br, from_iface, p);
+    if (e->iface == from_iface) return drop(w, p, VS_DROP_L2_SAME_INTERFACE);
+    in_stats(w, p)->forwarded++;
+    output_l2(w, e->iface, p);
+}
+
+/* L3 egress on a logical interface: a bridge's router interface goes
+ * through the bridge's MAC table, anything else straight out. */
+static void output_iface(struct vs_worker *w, uint16_t iface_id, struct vs_pkt *p) {
+    const struct vs_iface *ifc = &w->dp->ifaces[iface_id];
+    if (ifc->kind == VS_IF_BRIDGE) return bridge_forward(w, &w->dp->bridges[ifc->bridge], iface_id, p);
+    in_stats(w, p)->forwarded++;
+    output_l2(w, iface_id, p);
+}
+
+/* ---- punt ---------------------------------------------------------------- */
+
+static bool police(struct vs_worker *w, int reason) {
+    struct vs_policer *pol = &w->policer[reason];
+    if (!pol->rate) return true;
+    uint64_t now = w->now_ns;
+    if (now > pol->last_ns) {
+        uint64_t elapsed = now - pol->last_ns;
+        uint64_t cap = pol->burst * 1000000000ull;
+        /* elapsed * rate overflows only after ~584 years / rate; clamp first */
+        uint64_t add = elapsed > cap ? cap : elapsed * pol->rate;
+        pol->tokens_x1e9 = pol->tokens_x1e9 + add > cap ? cap : pol->tokens_x1e9 + add;
+    }
+    pol->last_ns = now;
+    if (pol->tokens_x1e9 < 1000000000ull) return false;
+    pol->tokens_x1e9 -= 1000000000ull;
+    return true;
+}
+
+/* Hand a packet to the control plane.  Returns 0 when taken, else the drop
+ * reason that kept it out (policer or full ring). */
+static int punt_try(struct vs_worker *w, struct vs_pkt *p, int reason) {
+    if (!police(w, reason)) {
+        w->punt_stats.policed[reason]++;
+        return VS_DROP_PUNT_POLICED;
+    }
+    p->punt_reason = (uint8_t)reason;
+    if (!vs_ring_put(&w->punt, p)) {
+        w->punt_stats.ring_full[reason]++;
+        return VS_DROP_PUNT_QUEUE_FULL;
+    }
+    w->punt_stats.punted[reason]++;
+    return 0;
+}
+
+/* The punt is the packet's fate (ARP, for us, awaiting ARP). */
+static void punt(struct vs_worker *w, struct vs_pkt *p, int reason) {
+    int refused = punt_try(w, p, reason);
+    if (refused) return drop(w, p, refused);
+    in_stats(w, p)->punted++;
+}
+
+/* The packet is dropped for `reason`; the control plane gets it to answer
+ * with an ICMP error if the punt policer lets it through. */
+static void drop_and_report(struct vs_worker *w, struct vs_pkt *p, int reason, int punt_reason) {
+    struct vs_port_stats *s = in_stats(w, p);
+    s->drops[reason]++;
+    s->rx_dropped++;
+    if (punt_try(w, p, punt_reason)) vs_pool_free(&w->dp->pool, p);
+}
+
+/* ---- L3 ------------------------------------------------------------------ */
+
+static uint16_t ip_checksum(const uint8_t *h, unsigned len) {
+    uint32_t sum = 0;
+    for (unsigned i = 0; i + 1 < len; i += 2) sum += rd16(h + i);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* RFC 1624 incremental update for TTL - 1: the (TTL, protocol) word drops by 0x0100. */
+static inline void ttl_decrement(uint8_t *ip) {
+    uint16_t old_word = rd16(ip + 8);
+    ip[8]--;
+    uint16_t new_word = rd16(ip + 8);
+    uint32_t sum = (uint16_t)~rd16(ip + 10);
+    sum += (uint16_t)~old_word;
+    sum += new_word;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    wr16(ip + 10, (uint16_t)~sum);
+}
+
+/* Send along an adjacency: rewrite and output, or wait for ARP. */
+static void adj_output(struct vs_worker *w, uint32_t adj_id, struct vs_pkt *p) {
+    struct vs_dp *dp = w->dp;
+    const struct vs_adj *adj = &dp->adj[adj_id];
+    uint8_t *eth = vs_pkt_bytes(p);
+    if (VS_LIKELY(adj->type == VS_ADJ_FORWARD)) {
+        memcpy(eth, adj->dmac, 6);
+        memcpy(eth + 6, dp->ifaces[adj->iface].mac, 6);
+        return output_iface(w, adj->iface, p);
+    }
+    /* GLEAN or INCOMPLETE: the control plane resolves and queues it */
+    p->out_iface = adj->iface;
+    p->nh_ip = adj->type == VS_ADJ_GLEAN ? rd32(eth + VS_ETH_HLEN + 16) : adj->nh_ip;
+    punt(w, p, VS_PUNT_ARP_PENDING);
+}
+
+static void l3_input(struct vs_worker *w, struct vs_pkt *p) {
+    struct vs_dp *dp = w->dp;
+    uint8_t *eth = vs_pkt_bytes(p);
+    uint16_t etype = rd16(eth + 12);
+    if (etype == VS_ETHERTYPE_ARP) return punt(w, p, VS_PUNT_ARP);
+    if (etype != VS_ETHERTYPE_IPV4) return drop(w, p, VS_DROP_L3_ETHERTYPE);
+
+    /* RFC 1812 §5.2.2 header checks */
+    uint8_t *ip = eth + VS_ETH_HLEN;
+    unsigned room = p->len - VS_ETH_HLEN;
+    if (room < 20) return drop(w, p, VS_DROP_IP_TRUNCATED);
+    if (ip[0] >> 4 != 4) return drop(w, p, VS_DROP_IP_VERSION);
+    unsigned hlen = (ip[0] & 0xf) * 4u;
+    if (hlen < 20) return drop(w, p, VS_DROP_IP_IHL);
+    if (hlen > room) return drop(w, p, VS_DROP_IP_TRUNCATED);
+    unsigned total = rd16(ip + 2);
+    if (total < hlen || total > room) return drop(w, p, VS_DROP_IP_LENGTH);
+    if (ip_checksum(ip, hlen) != 0) return drop(w, p, VS_DROP_IP_CHECKSUM);
+    p->len = (uint16_t)(VS_ETH_HLEN + total);  /* Ethernet padding is not part of the packet */
+
+    uint32_t dst = rd32(ip + 16);
+    if ((dst >> 28) == 0xe) return drop(w, p, VS_DROP_L3_MULTICAST);
+    if (dst == 0xffffffffu) return drop(w, p, VS_DROP_L3_BROADCAST);
+
+    uint32_t adj_id = vs_fib_lookup_inline(&dp->fib, dst);
+    if (!adj_id) return drop_and_report(w, p, VS_DROP_NO_ROUTE, VS_PUNT_NO_ROUTE);
+    const struct vs_adj *adj = &dp->adj[adj_id];
+    switch (adj->type) {
+    case VS_ADJ_LOCAL: return punt(w, p, VS_PUNT_LOCAL);
+    case VS_ADJ_BLACKHOLE: return drop(w, p, VS_DROP_BLACKHOLE);
+    case VS_ADJ_BROADCAST: return drop(w, p, VS_DROP_L3_BROADCAST);
+    case VS_ADJ_NONE: return drop_and_report(w, p, VS_DROP_NO_ROUTE, VS_PUNT_NO_ROUTE);
+    default: break;
+    }
+    if (ip[8] <= 1) return drop_and_report(w, p, VS_DROP_TTL_EXPIRED, VS_PUNT_TTL);
+    uint16_t mtu = dp->ifaces[adj->iface].mtu;
+    if (VS_UNLIKELY(total > mtu)) {
+        if (!(ip[6] & 0x40)) return drop(w, p, VS_DROP_MTU_EXCEEDED);
+        p->mtu = mtu;
+        return drop_and_report(w, p, VS_DROP_FRAG_NEEDED, VS_PUNT_FRAG_NEEDED);
+    }
+    ttl_decrement(ip);
+    adj_output(w, adj_id, p);
+}
+
+/* Frames on a routed port or VLAN: only what is addressed to our MAC, or broadcast ARP. */
+static void routed_input(struct vs_worker *w, const struct vs_iface *ifc, struct vs_pkt *p) {
+    const uint8_t *eth = vs_pkt_bytes(p);
+    if (memcmp(eth, ifc->mac, 6) == 0) return l3_input(w, p);
+    if (!(eth[0] & 1)) return drop(w, p, VS_DROP_L3_NOT_FOR_US);
+    static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    if (memcmp(eth, bcast, 6) != 0) return drop(w, p, VS_DROP_L3_MULTICAST);
+    if (rd16(eth + 12) == VS_ETHERTYPE_ARP) return punt(w, p, VS_PUNT_ARP);
+    drop(w, p, VS_DROP_L3_BROADCAST);
+}
+
+/* ---- L2 ------------------------------------------------------------------ */
+
+static void bridge_input(struct vs_worker *w, struct vs_bridge *br, uint16_t from_iface, struct vs_pkt *p) {
+    struct vs_dp *dp = w->dp;
+    const uint8_t *eth = vs_pkt_bytes(p);
+    if (!(eth[6] & 1)) vs_mac_learn(br, eth + 6, from_iface, w->now_ns);
+    static const uint8_t reserved[5] = {0x01, 0x80, 0xc2, 0x00, 0x00};
+    if (memcmp(eth, reserved, 5) == 0 && (eth[5] & 0xf0) == 0)
+        return drop(w, p, VS_DROP_L2_RESERVED_GROUP);
+    const struct vs_iface *router = &dp->ifaces[br->iface];
+    if (router->routed) {
+        if (memcmp(eth, router->mac, 6) == 0) {
+            p->in_iface = br->iface;
+            return l3_input(w, p);
+        }
+        static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        if (memcmp(eth, bcast, 6) == 0 && rd16(eth + 12) == VS_ETHERTYPE_ARP) {
+            /* the router is one more member: it gets its own copy */
+            struct vs_pkt *c = clone_pkt(w, p);
+            if (c) {
+                c->in_iface = br->iface;
+                if (punt_try(w, c, VS_PUNT_ARP)) vs_pool_free(&dp->pool, c);
+            } else {
+                in_stats(w, p)->drops[VS_DROP_NO_BUFFER]++;
+            }
+        }
+    }
+    bridge_forward(w, br, from_iface, p);
+}
+
+/* ---- classify ------------------------------------------------------------ */
+
+static void classify(struct vs_worker *w, struct vs_pkt *p) {
+    struct vs_dp *dp = w->dp;
+    struct vs_port_stats *s = in_stats(w, p);
+    s->rx_packets++;
+    s->rx_bytes += p->len;
+    if (VS_UNLIKELY(p->len < VS_ETH_HLEN)) return drop(w, p, VS_DROP_RUNT);
+    const struct vs_port *port = dp->ports[p->in_port];
+    if (VS_UNLIKELY(!port->admin_up)) return drop(w, p, VS_DROP_INTERFACE_DOWN);
+
+    uint8_t *eth = vs_pkt_bytes(p);
+    uint16_t iface_id = p->in_port;
+    p->arrived_tagged = 0;
+    p->vlan_pcp = 0;
+    if (rd16(eth + 12) == VS_ETHERTYPE_VLAN) {
+        if (p->len < VS_ETH_HLEN + 4) return drop(w, p, VS_DROP_VLAN_TRUNCATED);
+        uint16_t tci = rd16(eth + 14);
+        uint16_t vid = tci & 0xfff;
+        if (vid) {
+            int16_t v = port->vlan_iface[vid];
+            if (v < 0) return drop(w, p, VS_DROP_UNKNOWN_VLAN);
+            iface_id = (uint16_t)v;
+        }
+        p->arrived_tagged = 1;
+        p->vlan_pcp = tci >> 13;
+        memmove(eth + 4, eth, 12);  /* internally every frame is untagged */
+        p->data_off += 4;
+        p->len -= 4;
+    }
+    const struct vs_iface *ifc = &dp->ifaces[iface_id];
+    if (VS_UNLIKELY(p->len - VS_ETH_HLEN > ifc->mtu)) return drop(w, p, VS_DROP_GIANT);
+    p->in_iface = iface_id;
+    if (ifc->bridge >= 0) return bridge_input(w, &dp->bridges[ifc->bridge], iface_id, p);
+    if (ifc->routed) return routed_input(w, ifc, p);
+    drop(w, p, VS_DROP_NO_INTERFACE);
+}
+
+void vs_process_burst(struct vs_worker *w, struct vs_pkt **pkts, uint16_t n) {
+    for (uint16_t i = 0; i < n; i++) {
+        if (i + 1 < n) __builtin_prefetch(vs_pkt_bytes(pkts[i + 1]));
+        classify(w, pkts[i]);
+    }
+    vs_tx_flush_all(w);
+}
+
+/* Frames from the control plane (pkt->flags = mode, pkt->out_iface = iface). */
+void vs_process_inject(struct vs_worker *w, struct vs_pkt *p) {
+    struct vs_dp *dp = w->dp;
+    if (p->flags == VS_INJECT_IFACE) {
+        output_iface(w, p->out_iface, p);
+        return;
+    }
+    uint8_t *eth = vs_pkt_bytes(p);
+    wr16(eth + 12, VS_ETHERTYPE_IPV4);
+    uint32_t adj_id = vs_fib_lookup_inline(&dp->fib, rd32(eth + VS_ETH_HLEN + 16));
+    switch (dp->adj[adj_id].type) {
+    case VS_ADJ_GLEAN:
+    case VS_ADJ_INCOMPLETE:
+    case VS_ADJ_FORWARD: return adj_output(w, adj_id, p);
+    case VS_ADJ_BLACKHOLE: return drop(w, p, VS_DROP_BLACKHOLE);
+    case VS_ADJ_BROADCAST: return drop(w, p, VS_DROP_L3_BROADCAST);
+    default: return drop(w, p, VS_DROP_NO_ROUTE);  /* no route, or to ourselves */
+    }
+}

@@ -1,0 +1,242 @@
+/* vs.h — the forwarding core's internal types.  Python sees vs_api.h only. */
+#ifndef VS_H
+#define VS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vs_api.h"
+#include "vs_drops.h"
+
+_Static_assert(VS_DROP_MAX <= 64, "struct vs_port_stats.drops has 64 slots");
+
+/* ---- tunables ---------------------------------------------------------- */
+#define VS_PKT_BUF_SIZE 2048          /* one buffer, metadata included */
+#define VS_PKT_META_SIZE 64           /* first cache line */
+#define VS_PKT_HEADROOM 128           /* room to push VLAN tags */
+#define VS_PKT_ROOM (VS_PKT_BUF_SIZE - VS_PKT_META_SIZE)
+#define VS_PKT_MAX_FRAME (VS_PKT_ROOM - VS_PKT_HEADROOM)
+#define VS_PUNT_RING_SIZE 1024        /* per worker; power of two */
+#define VS_INJECT_RING_SIZE 1024      /* per worker; power of two */
+#define VS_TX_BATCH 64                /* per worker, per port; flushed when full and per burst */
+#define VS_MAC_SWEEP_NS 1000000000ull /* offline mode: age MACs every second of pcap time */
+#define VS_IDLE_SPINS 256             /* empty polls before a worker starts sleeping */
+#define VS_IDLE_SLEEP_NS 50000        /* then 50 us naps */
+
+#define VS_ETH_HLEN 14
+#define VS_ETHERTYPE_IPV4 0x0800
+#define VS_ETHERTYPE_ARP 0x0806
+#define VS_ETHERTYPE_VLAN 0x8100
+
+#define VS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+_Static_assert(sizeof(struct vs_pkt) <= VS_PKT_META_SIZE, "packet metadata fits one cache line");
+
+static inline unsigned vs_stats_slot(uint16_t port) { return port < VS_MAX_PORTS ? port : VS_MAX_PORTS; }
+static inline uint8_t *vs_pkt_bytes(struct vs_pkt *p) { return (uint8_t *)p + p->data_off; }
+
+/* ---- buffer pool -------------------------------------------------------- */
+struct vs_pool {
+    uint8_t *mem;             /* n * VS_PKT_BUF_SIZE bytes, page aligned */
+    size_t mem_size;
+    uint32_t n;
+    uint32_t top;             /* free stack depth */
+    struct vs_pkt **stack;
+    atomic_flag lock;         /* shared pool; per-worker caches sit in front of it */
+};
+
+int vs_pool_init(struct vs_pool *pool, uint32_t n);
+void vs_pool_fini(struct vs_pool *pool);
+struct vs_pkt *vs_pool_alloc(struct vs_pool *pool);
+void vs_pool_free(struct vs_pool *pool, struct vs_pkt *pkt);
+uint32_t vs_pool_available(struct vs_pool *pool);
+
+/* ---- ports -------------------------------------------------------------- */
+struct vs_port;
+typedef uint16_t (*vs_burst_fn)(struct vs_port *port, uint16_t queue, struct vs_pkt **pkts, uint16_t n);
+
+struct vs_port {
+    char name[32];
+    uint16_t id;
+    uint16_t n_rxq, n_txq;
+    uint16_t mtu;
+    uint8_t admin_up;
+    vs_burst_fn rx_burst;     /* fills pkts from the pool; returns how many */
+    vs_burst_fn tx_burst;     /* takes ownership of the first k; returns k */
+    /* offline mode: pcap time of queue 0's next frame, or -1 when exhausted */
+    int64_t (*next_ts)(struct vs_port *port);
+    int (*flush)(struct vs_port *port);   /* write buffered output; 0 or -1 */
+    void (*close)(struct vs_port *port);
+    void *priv;
+    struct vs_pool *pool;
+    uint64_t load_drops[VS_DROP_MAX];     /* counted by the driver while loading (pcap) */
+    int16_t vlan_iface[4096]; /* VID -> iface id, -1 where no vlans: entry */
+};
+
+/* ---- logical interfaces and bridges ------------------------------------- */
+struct vs_iface {
+    uint8_t kind;             /* VS_IF_* */
+    uint8_t routed;           /* has addresses: frames to .mac go to L3 */
+    uint16_t port;            /* PORT, VLAN: the physical port */
+    uint16_t vid;             /* VLAN */
+    int16_t bridge;           /* PORT, VLAN: bridge index it is a member of, or -1;
+                                 BRIDGE: its own bridge index */
+    uint16_t mtu;             /* IP MTU */
+    uint8_t mac[6];           /* router MAC */
+};
+
+struct vs_mac_entry {
+    uint64_t key;             /* MAC in the low 48 bits; 0 = empty slot */
+    uint64_t last_seen_ns;
+    uint16_t iface;
+    uint8_t is_static;
+};
+#define VS_MAC_TOMBSTONE (1ull << 63)
+
+struct vs_bridge {
+    uint16_t iface;           /* the bridge's own iface id */
+    uint16_t n_members;
+    uint16_t members[VS_MAX_MEMBERS];
+    uint64_t aging_ns;        /* 0 = never */
+    uint32_t mac_limit;
+    uint32_t n_learned;       /* dynamic entries in the table */
+    uint32_t n_used;          /* slots not empty (entries + tombstones) */
+    uint32_t mask;            /* table size - 1 */
+    struct vs_mac_entry *table;
+    struct vs_bridge_stats stats;
+};
+
+/* ---- FIB ---------------------------------------------------------------- */
+#define VS_FIB_GROUP_FLAG 0x80000000u  /* tbl24 entry points at a 256-entry group */
+struct vs_fib {
+    uint32_t *tbl24;          /* 2^24 entries: adjacency id, 0 = no route */
+    uint8_t *depth24;         /* writer-only: prefix length behind each entry */
+    uint32_t *tbl8;           /* groups of 256 */
+    uint8_t *depth8;
+    uint32_t max_groups;
+    uint32_t groups_used;
+    uint32_t n_free;          /* stack of free group numbers */
+    uint32_t *free_groups;
+};
+
+struct vs_adj {
+    uint8_t type;             /* VS_ADJ_* */
+    uint16_t iface;
+    uint32_t nh_ip;
+    uint8_t dmac[6];
+};
+
+/* ---- rings (single producer, single consumer) --------------------------- */
+struct vs_ring {
+    _Atomic uint32_t head;    /* producer */
+    uint8_t pad0[60];
+    _Atomic uint32_t tail;    /* consumer */
+    uint8_t pad1[60];
+    uint32_t mask;
+    struct vs_pkt **slots;
+};
+
+int vs_ring_init(struct vs_ring *r, uint32_t size);
+void vs_ring_fini(struct vs_ring *r);
+static inline bool vs_ring_put(struct vs_ring *r, struct vs_pkt *p) {
+    uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (h - t > r->mask) return false;
+    r->slots[h & r->mask] = p;
+    atomic_store_explicit(&r->head, h + 1, memory_order_release);
+    return true;
+}
+static inline struct vs_pkt *vs_ring_get(struct vs_ring *r) {
+    uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+    if (t == h) return NULL;
+    struct vs_pkt *p = r->slots[t & r->mask];
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    return p;
+}
+static inline bool vs_ring_empty(struct vs_ring *r) {
+    return atomic_load_explicit(&r->head, memory_order_acquire) ==
+           atomic_load_explicit(&r->tail, memory_order_acquire);
+}
+
+/* ---- workers ------------------------------------------------------------ */
+struct vs_policer {
+    uint64_t rate;            /* tokens per second */
+    uint64_t burst;
+    uint64_t tokens_x1e9;     /* tokens scaled by 1e9 so refill is exact in ns */
+    uint64_t last_ns;
+};
+
+struct vs_txq {
+    uint16_t n;
+    struct vs_pkt *pkts[VS_TX_BATCH];
+};
+
+struct vs_worker {
+    struct vs_dp *dp;
+    uint16_t id;
+    uint16_t n_rxq;
+    struct { uint16_t port, queue; } rxq[VS_MAX_PORTS * 2];
+    struct vs_txq tx[VS_MAX_PORTS];
+    struct vs_ring punt;      /* worker -> control plane */
+    struct vs_ring inject;    /* control plane -> worker */
+    struct vs_policer policer[VS_PUNT_MAX];
+    struct vs_punt_stats punt_stats;
+    struct vs_port_stats stats[VS_MAX_PORTS + 1]; /* per worker, no atomics; [VS_MAX_PORTS]: frames we made */
+    uint64_t now_ns;
+};
+
+struct vs_dp {
+    struct vs_pool pool;
+    uint16_t n_ports;
+    struct vs_port *ports[VS_MAX_PORTS];
+    uint16_t n_ifaces;
+    struct vs_iface ifaces[VS_MAX_IFACES];
+    uint16_t n_bridges;
+    struct vs_bridge bridges[VS_MAX_BRIDGES];
+    struct vs_fib fib;
+    uint32_t max_adj;
+    struct vs_adj *adj;
+    uint16_t n_workers;
+    struct vs_worker *workers;
+    struct vs_port_stats slow_stats[VS_MAX_PORTS + 1]; /* drops decided by the control plane */
+    uint64_t clock_ns;        /* offline mode: the pcap clock */
+    bool offline;
+    uint64_t next_sweep_ns;
+    pthread_mutex_t tx_lock[VS_MAX_PORTS];  /* ports with fewer tx queues than workers */
+    atomic_bool stop;
+};
+
+/* ---- internal entry points ---------------------------------------------- */
+void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t vs_now_ns(void);
+
+int vs_fib_init(struct vs_fib *fib, uint32_t max_groups);
+void vs_fib_fini(struct vs_fib *fib);
+static inline uint32_t vs_fib_lookup_inline(const struct vs_fib *fib, uint32_t ip) {
+    uint32_t e = fib->tbl24[ip >> 8];
+    if (VS_UNLIKELY(e & VS_FIB_GROUP_FLAG))
+        e = fib->tbl8[((e & ~VS_FIB_GROUP_FLAG) << 8) | (ip & 0xff)];
+    return e;
+}
+
+int vs_bridge_table_init(struct vs_bridge *br);
+void vs_bridge_table_fini(struct vs_bridge *br);
+struct vs_mac_entry *vs_mac_find(struct vs_bridge *br, const uint8_t *mac, uint64_t now_ns);
+void vs_mac_learn(struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns);
+void vs_mac_sweep(struct vs_bridge *br, uint64_t now_ns);
+
+/* pipeline.c */
+void vs_process_burst(struct vs_worker *w, struct vs_pkt **pkts, uint16_t n);
+void vs_process_inject(struct vs_worker *w, struct vs_pkt *pkt);
+void vs_tx_flush_all(struct vs_worker *w);
+
+/* drivers */
+int vs_port_register(struct vs_dp *dp, struct vs_port *port);
+
+#endif

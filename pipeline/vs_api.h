@@ -1,0 +1,156 @@
+/* vs_api.h — the interface between the C forwarding core and Python.
+ *
+ * This file is read twice: by the C compiler, and by cffi's cdef parser in
+ * pipeline/build.py (which drops the preprocessor guard lines).  Keep it to
+ * plain declarations: integer #defines, structs, prototypes.
+ */
+#ifndef VS_API_H
+#define VS_API_H
+#include <stdint.h>
+
+#define VS_BURST 32
+#define VS_MAX_PORTS 64
+#define VS_MAX_QUEUES 16
+#define VS_MAX_WORKERS 16
+#define VS_MAX_IFACES 4096
+#define VS_MAX_BRIDGES 256
+#define VS_MAX_MEMBERS 256
+#define VS_NO_PORT 65535
+
+/* Interface kinds (logical L2/L3 interfaces). */
+#define VS_IF_PORT 0
+#define VS_IF_VLAN 1
+#define VS_IF_BRIDGE 2
+
+/* Adjacency types: what a FIB hit means. */
+#define VS_ADJ_NONE 0        /* unused slot */
+#define VS_ADJ_BLACKHOLE 1   /* silent drop */
+#define VS_ADJ_LOCAL 2       /* one of our addresses: punt */
+#define VS_ADJ_BROADCAST 3   /* a connected subnet's broadcast address: drop */
+#define VS_ADJ_GLEAN 4       /* connected subnet: the destination itself needs ARP */
+#define VS_ADJ_INCOMPLETE 5  /* gateway known, its MAC not yet */
+#define VS_ADJ_FORWARD 6     /* resolved: rewrite and send */
+
+/* Punt reasons: why a packet went to the control plane. */
+#define VS_PUNT_ARP 0          /* ARP for a router interface */
+#define VS_PUNT_LOCAL 1        /* IPv4 addressed to us */
+#define VS_PUNT_TTL 2          /* TTL expired: ICMP time exceeded */
+#define VS_PUNT_NO_ROUTE 3     /* ICMP net unreachable */
+#define VS_PUNT_FRAG_NEEDED 4  /* DF set, too big: ICMP fragmentation needed */
+#define VS_PUNT_ARP_PENDING 5  /* next hop awaiting ARP resolution */
+#define VS_PUNT_MAX 6
+
+/* Inject modes: what the core does with a frame from the control plane. */
+#define VS_INJECT_IFACE 0  /* Ethernet frame out of a logical interface (bridge: MAC lookup/flood) */
+#define VS_INJECT_ROUTE 1  /* IPv4 packet behind a 14-byte placeholder header: route it (no TTL change) */
+
+/* vs_offline_run results */
+#define VS_OFFLINE_DONE 0   /* every input consumed, every queue drained */
+#define VS_OFFLINE_PUNT 1   /* the control plane has punted packets to read */
+#define VS_OFFLINE_TIMER 2  /* the next frame is at or past the deadline */
+
+struct vs_dp;
+
+#ifndef VS_PKT_PRIVATE
+#define VS_PKT_PRIVATE uint8_t flags; uint32_t pool_index; struct vs_pkt *next;
+#endif
+
+/* A packet buffer: metadata in the first cache line, then headroom + frame. */
+struct vs_pkt {
+    uint64_t iova;          /* bus address of this buffer (for DMA drivers) */
+    uint64_t ts_ns;         /* receive time; the pcap clock in offline mode */
+    uint16_t data_off;      /* frame start, from the buffer start */
+    uint16_t len;           /* frame length */
+    uint16_t in_port;       /* receiving port, VS_NO_PORT for frames we made */
+    uint16_t in_iface;      /* logical interface it arrived on */
+    uint16_t out_iface;     /* punt: the interface the route chose */
+    uint16_t mtu;           /* punt: that interface's MTU */
+    uint32_t nh_ip;         /* punt: next hop awaiting ARP (host order) */
+    uint8_t punt_reason;
+    uint8_t vlan_pcp;       /* PCP of the tag it arrived with */
+    uint8_t arrived_tagged; /* 1 if it arrived with an 802.1Q tag */
+    VS_PKT_PRIVATE          /* core-only fields; cffi sees "...;" */
+};
+
+struct vs_port_stats {
+    uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+    uint64_t rx_dropped, tx_dropped, rx_errors, tx_errors;
+    uint64_t forwarded, flooded, punted;
+    uint64_t drops[64];
+};
+
+struct vs_punt_stats {
+    uint64_t punted[VS_PUNT_MAX];
+    uint64_t policed[VS_PUNT_MAX];
+    uint64_t ring_full[VS_PUNT_MAX];
+};
+
+struct vs_bridge_stats {
+    uint64_t learned, moved, limit_refused, aged, entries;
+};
+
+struct vs_mac_info {
+    uint8_t mac[6];
+    uint16_t iface;
+    uint8_t is_static;
+    uint64_t last_seen_ns;
+};
+
+/* Names of the drop reasons (declared once in vs_drops.h). */
+int vs_drop_reason_count(void);
+const char *vs_drop_reason_name(int reason);
+const char *vs_last_error(void);
+
+/* Lifetime. */
+struct vs_dp *vs_dp_create(uint32_t pool_buffers, uint32_t n_workers, uint32_t max_adj, uint32_t max_tbl8_groups);
+void vs_dp_destroy(struct vs_dp *dp);
+void vs_dp_set_clock(struct vs_dp *dp, uint64_t now_ns);
+uint64_t vs_dp_clock(struct vs_dp *dp);
+void vs_dp_set_punt_policer(struct vs_dp *dp, int reason, uint32_t rate_per_s, uint32_t burst);
+
+/* Ports: each returns the port id, or -1 with vs_last_error() set. */
+int vs_port_pcap_open(struct vs_dp *dp, const char *name, const char *rx_path, const char *tx_path,
+                      int loop, uint16_t n_rxq, uint16_t mtu);
+int vs_port_null_open(struct vs_dp *dp, const char *name, uint16_t mtu);
+void vs_port_set_admin(struct vs_dp *dp, int port, int up);
+void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out);
+void vs_port_stats_clear(struct vs_dp *dp, int port);
+int vs_port_flush_files(struct vs_dp *dp);
+
+/* Logical interfaces: a port's own iface id equals its port id. */
+int vs_iface_add_vlan(struct vs_dp *dp, int port, uint16_t vid);
+int vs_iface_add_bridge(struct vs_dp *dp, uint64_t aging_ns, uint32_t mac_limit);
+void vs_iface_set_l3(struct vs_dp *dp, int iface, const uint8_t *mac, int routed);
+void vs_iface_set_mtu(struct vs_dp *dp, int iface, uint16_t mtu);
+int vs_bridge_add_member(struct vs_dp *dp, int bridge_iface, int member_iface);
+
+/* MAC tables (per bridge, addressed by the bridge's iface id). */
+int vs_mac_add_static(struct vs_dp *dp, int bridge_iface, const uint8_t *mac, int member_iface);
+int vs_mac_lookup(struct vs_dp *dp, int bridge_iface, const uint8_t *mac, struct vs_mac_info *out);
+int vs_mac_dump(struct vs_dp *dp, int bridge_iface, struct vs_mac_info *out, int max);
+void vs_mac_flush(struct vs_dp *dp, int bridge_iface, int member_iface, int include_static);
+void vs_mac_age(struct vs_dp *dp);
+void vs_bridge_stats_get(struct vs_dp *dp, int bridge_iface, struct vs_bridge_stats *out);
+
+/* FIB (DIR-24-8) and adjacencies. Addresses are host-order. */
+int vs_adj_set(struct vs_dp *dp, uint32_t adj, int type, int iface, uint32_t nh_ip, const uint8_t *dmac);
+int vs_fib_add(struct vs_dp *dp, uint32_t prefix, int len, uint32_t adj);
+int vs_fib_delete(struct vs_dp *dp, uint32_t prefix, int len, uint32_t parent_adj, int parent_len);
+uint32_t vs_fib_lookup(struct vs_dp *dp, uint32_t ip);
+uint32_t vs_fib_groups_used(struct vs_dp *dp);
+
+/* Slow path. */
+int vs_punt_poll(struct vs_dp *dp, struct vs_pkt **out, int max);
+const uint8_t *vs_pkt_data(struct vs_pkt *pkt);
+void vs_pkt_free(struct vs_dp *dp, struct vs_pkt *pkt);
+int vs_inject(struct vs_dp *dp, int mode, int iface, uint16_t in_port, const uint8_t *frame, uint16_t len, uint64_t ts_ns);
+void vs_slow_drop(struct vs_dp *dp, uint16_t port, int reason);
+void vs_punt_stats_get(struct vs_dp *dp, struct vs_punt_stats *out);
+
+/* Running. */
+int vs_offline_run(struct vs_dp *dp, uint64_t deadline_ns, uint64_t *next_ts);
+int vs_worker_assign(struct vs_dp *dp, int worker, int port, int queue);
+void vs_worker_run(struct vs_dp *dp, int worker);
+void vs_dp_stop(struct vs_dp *dp);
+
+#endif

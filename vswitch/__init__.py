@@ -1,0 +1,1 @@
+"""vswitch: a software switch and IPv4 router with a C forwarding core."""

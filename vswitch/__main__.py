@@ -1,0 +1,3 @@
+from vswitch.cli import main
+
+raise SystemExit(main())

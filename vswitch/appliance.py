@@ -1,0 +1,267 @@
+"""The appliance: a data plane built from a Config, and the loops that run it.
+
+`build` opens ports and fills the core's tables (interfaces, bridges, FIB,
+adjacencies, static neighbours); `run_offline` replays pcap inputs on the
+pcap clock (`vswitch run --until-idle`); `run_live` starts the worker
+threads, each of which enters C once and polls until stopped, while this
+thread serves the slow path and its timers.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+
+from vswitch import config as config_mod
+from vswitch import packets
+from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
+from vswitch.routing import (BLACKHOLE, BROADCAST, CONNECTED, LOCAL, STATIC, AdjacencyTable, Installed,
+                             RouteTable, mask)
+from vswitch.slowpath import NS, SlowPath, L3Interface
+
+AVAILABLE_DRIVERS = ("pcap", "null")
+OFFLINE_DRIVERS = ("pcap", "null")
+POOL_BUFFERS_OFFLINE = 8192
+POOL_BUFFERS_PER_WORKER = 16384     # 32 MiB of 2 KiB buffers per worker
+SPARE_ADJACENCIES = 65536           # for neighbours learned at run time
+SPARE_FIB_GROUPS = 4096             # /24s that will hold /32 neighbour routes
+PUNT_RATE_PER_S = 10000             # per punt reason, per worker
+PUNT_BURST = 1000
+MAC_AGE_INTERVAL_S = 1.0
+LIVE_POLL_SLEEP_S = 0.001
+
+
+class RunError(Exception):
+    """The config is valid but cannot run here (driver, offline-mode rules, ...)."""
+
+
+def check_runnable(cfg, offline):
+    """Refuse what `validate` accepts but this version or mode cannot run."""
+    problems = []
+    for port in cfg.ports.values():
+        if port.driver not in AVAILABLE_DRIVERS:
+            problems.append(f"port '{port.name}': driver {port.driver} is not available in this version")
+        elif offline and port.driver not in OFFLINE_DRIVERS:
+            problems.append(f"port '{port.name}': --until-idle runs only pcap and null ports")
+        elif offline and port.options.get("loop"):
+            problems.append(f"port '{port.name}': --until-idle cannot replay a 'loop: true' pcap forever")
+    if problems:
+        raise RunError("\n".join(f"{cfg.path}: {p}" for p in problems))
+
+
+def _ip(addr):
+    return int(addr.ip), addr.prefixlen
+
+
+class Appliance:
+    def __init__(self, cfg, offline=False, log=None):
+        check_runnable(cfg, offline)
+        self.cfg = cfg
+        self.offline = offline
+        self.workers = 1 if offline else cfg.workers
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.dp = None
+        self.iface_ids = {}
+        try:
+            self._build()
+        except Exception:
+            self.close()
+            raise
+
+    # ---- building ------------------------------------------------------------
+
+    def _build(self):
+        cfg = self.cfg
+        long_24s = {r.network >> 8 for r in cfg.routes if r.prefixlen > 24}
+        max_adj = SPARE_ADJACENCIES + len(cfg.routes) + len(cfg.neighbors)
+        pool = POOL_BUFFERS_OFFLINE if self.offline else POOL_BUFFERS_PER_WORKER * self.workers
+        self.dp = lib.vs_dp_create(pool, self.workers, max_adj, len(long_24s) + SPARE_FIB_GROUPS)
+        if self.dp == ffi.NULL:
+            raise CoreError(ffi.string(lib.vs_last_error()).decode())
+        for reason in range(lib.VS_PUNT_MAX):
+            lib.vs_dp_set_punt_policer(self.dp, reason, PUNT_RATE_PER_S, PUNT_BURST)
+        self.adjs = AdjacencyTable(self.dp, max_adj)
+        self.routes = RouteTable(self.dp, self.adjs)
+        self._open_ports()
+        self._add_vlans_and_bridges()
+        l3 = self._add_router_interfaces()
+        bridge_ids = frozenset(self.iface_ids[name] for name in cfg.bridges)
+        self.slow = SlowPath(self.dp, self.routes, l3, bridge_ids, log=self.log)
+        self._add_routes()
+        for n in cfg.neighbors:
+            self.slow.add_static(self.iface_ids[n.interface], int_ip(n.ip), packets.mac_bytes(n.macaddress))
+
+    def _open_ports(self):
+        for port in self.cfg.ports.values():
+            name = port.name.encode()
+            if port.driver == "pcap":
+                rx = port.options.get("rx_pcap")
+                tx = port.options.get("tx_pcap")
+                if tx:
+                    os.makedirs(os.path.dirname(tx) or ".", exist_ok=True)
+                loop = bool(port.options.get("loop"))
+                queues = self.workers if loop else 1
+                pid = lib.vs_port_pcap_open(self.dp, name, (rx or "").encode(), (tx or "").encode(),
+                                            loop, queues, port.mtu)
+            else:
+                pid = lib.vs_port_null_open(self.dp, name, port.mtu)
+            if pid < 0:
+                raise RunError(f"port '{port.name}': {ffi.string(lib.vs_last_error()).decode()}")
+            self.iface_ids[port.name] = pid
+
+    def _add_vlans_and_bridges(self):
+        cfg = self.cfg
+        for vlan in cfg.vlans.values():
+            iface = check(lib.vs_iface_add_vlan(self.dp, self.iface_ids[vlan.link], vlan.id))
+            lib.vs_iface_set_mtu(self.dp, iface, vlan.mtu)
+            self.iface_ids[vlan.name] = iface
+        for bridge in cfg.bridges.values():
+            iface = check(lib.vs_iface_add_bridge(self.dp, bridge.mac_aging * NS, bridge.mac_limit))
+            self.iface_ids[bridge.name] = iface
+            for member in bridge.interfaces:
+                check(lib.vs_bridge_add_member(self.dp, iface, self.iface_ids[member]))
+            for mac, member in bridge.static_macs:
+                check(lib.vs_mac_add_static(self.dp, iface, packets.mac_bytes(mac), self.iface_ids[member]))
+
+    def router_mac(self, name):
+        """SPEC: macaddress if given, else the port's own (derived from the
+        name for ports without hardware, and for bridges)."""
+        cfg = self.cfg
+        obj = cfg.interface(name)
+        if obj.macaddress:
+            return obj.macaddress
+        if name in cfg.vlans:
+            return self.router_mac(cfg.vlans[name].link)
+        return config_mod.derived_mac(name)
+
+    def _add_router_interfaces(self):
+        l3 = {}
+        for name in self.cfg.iface_names():
+            obj = self.cfg.interface(name)
+            if not obj.addresses:
+                continue
+            iface = self.iface_ids[name]
+            mac = packets.mac_bytes(self.router_mac(name))
+            lib.vs_iface_set_l3(self.dp, iface, mac, 1)
+            l3[iface] = L3Interface(name, iface, mac, [_ip(a) for a in obj.addresses])
+        self.l3 = l3
+        return l3
+
+    def _add_routes(self):
+        local = self.adjs.new(lib.VS_ADJ_LOCAL)
+        broadcast = self.adjs.new(lib.VS_ADJ_BROADCAST)
+        blackhole = self.adjs.new(lib.VS_ADJ_BLACKHOLE)
+        for ifc in self.l3.values():
+            for ip, length in ifc.addresses:
+                net = ip & mask(length)
+                glean = self.adjs.new(lib.VS_ADJ_GLEAN, ifc.iface)
+                self.routes.add(net, length, Installed(glean, CONNECTED, iface=ifc.name))
+                if length <= 30:
+                    self.routes.add(net | (~mask(length) & 0xFFFFFFFF), 32, Installed(broadcast, BROADCAST))
+                self.routes.add(ip, 32, Installed(local, LOCAL, iface=ifc.name))
+        for route in self.cfg.routes:
+            if route.blackhole:
+                entry = Installed(blackhole, BLACKHOLE)
+            else:
+                ifc = self._connected_iface(route.via)
+                neighbor = self.slow.gateway(ifc.iface, route.via)
+                entry = Installed(neighbor.adj, STATIC, via=route.via, iface=ifc.name)
+            self.routes.add(route.network, route.prefixlen, entry)
+
+    def _connected_iface(self, ip):
+        best = None
+        for ifc in self.l3.values():
+            for ours, length in ifc.addresses:
+                if (ours ^ ip) & mask(length) == 0 and (best is None or length > best[0]):
+                    best = (length, ifc)
+        return best[1]
+
+    # ---- running ---------------------------------------------------------------
+
+    def run_offline(self):
+        """Replay every rx_pcap in timestamp order until all is consumed."""
+        next_ts = ffi.new("uint64_t *")
+        while True:
+            deadline = self.slow.timers.next_deadline()
+            rc = lib.vs_offline_run(self.dp, deadline if deadline is not None else 2**64 - 1, next_ts)
+            if rc == lib.VS_OFFLINE_PUNT:
+                self.slow.poll()
+            elif rc == lib.VS_OFFLINE_TIMER:
+                lib.vs_dp_set_clock(self.dp, deadline)
+                self.slow.timers.run_due(deadline)
+            else:
+                break
+        self.slow.input_ended()
+        check(lib.vs_port_flush_files(self.dp))
+
+    def run_live(self, stats_interval=None, stop_event=None):
+        """Forward until SIGINT/SIGTERM (or stop_event): workers in C, slow path here."""
+        stop = stop_event or threading.Event()
+        if stop_event is None:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+        self._assign_queues()
+        threads = [threading.Thread(target=lib.vs_worker_run, args=(self.dp, w), name=f"worker{w}", daemon=True)
+                   for w in range(self.workers)]
+        for t in threads:
+            t.start()
+        self.log(f"vswitch: running {len(self.cfg.ports)} ports on {self.workers} worker(s); Ctrl-C stops")
+        next_age = next_stats = time.monotonic()
+        previous = None
+        try:
+            while not stop.is_set():
+                handled = self.slow.poll()
+                self.slow.timers.run_due(lib.vs_dp_clock(self.dp))
+                now = time.monotonic()
+                if now >= next_age:
+                    lib.vs_mac_age(self.dp)
+                    next_age = now + MAC_AGE_INTERVAL_S
+                if stats_interval and now >= next_stats:
+                    previous = self.print_stats(previous, now)
+                    next_stats = now + stats_interval
+                if not handled:
+                    time.sleep(LIVE_POLL_SLEEP_S)
+        finally:
+            lib.vs_dp_stop(self.dp)
+            for t in threads:
+                t.join()
+            check(lib.vs_port_flush_files(self.dp))
+
+    def _assign_queues(self):
+        for port in self.cfg.ports.values():
+            pid = self.iface_ids[port.name]
+            if port.driver == "null":
+                continue
+            if port.options.get("loop"):
+                for w in range(self.workers):
+                    check(lib.vs_worker_assign(self.dp, w, pid, w))
+            elif port.options.get("rx_pcap"):
+                check(lib.vs_worker_assign(self.dp, 0, pid, 0))
+
+    def port_stats(self):
+        return {name: port_stats(self.dp, self.iface_ids[name]) for name in self.cfg.ports}
+
+    def print_stats(self, previous, now):
+        stats = self.port_stats()
+        lines = [f"{'port':<12} {'rx pkts':>12} {'rx pps':>11} {'tx pkts':>12} {'tx pps':>11} {'drops':>10}"]
+        for name, s in stats.items():
+            rx_rate = tx_rate = 0.0
+            if previous:
+                dt = now - previous[0]
+                rx_rate = (s["rx_packets"] - previous[1][name]["rx_packets"]) / dt
+                tx_rate = (s["tx_packets"] - previous[1][name]["tx_packets"]) / dt
+            lines.append(f"{name:<12} {s['rx_packets']:>12} {rx_rate:>11.0f} {s['tx_packets']:>12} "
+                         f"{tx_rate:>11.0f} {s['rx_dropped']:>10}")
+        clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
+        print(clear + "\n".join(lines), flush=True)
+        return (now, stats)
+
+    def close(self):
+        if self.dp:
+            lib.vs_dp_destroy(self.dp)
+            self.dp = None
+
+
+def int_ip(text):
+    a, b, c, d = (int(x) for x in text.split("."))
+    return a << 24 | b << 16 | c << 8 | d
