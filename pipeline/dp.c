@@ -160,6 +160,10 @@ void vs_port_set_admin(struct vs_dp *dp, int port, int up) {
     if (valid_port(dp, port)) dp->ports[port]->admin_up = up ? 1 : 0;
 }
 
+int vs_port_admin_up(struct vs_dp *dp, int port) {
+    return valid_port(dp, port) && dp->ports[port]->admin_up;
+}
+
 int vs_port_flush_files(struct vs_dp *dp) {
     int rc = 0;
     for (int p = 0; p < dp->n_ports; p++)

@@ -11,8 +11,10 @@
 
 #include "vs.h"
 
+/* Bit 48 marks a key as present: 00:00:00:00:00:00 must not read as the
+ * empty slot (key 0).  fill_info's uint8_t casts drop it again. */
 static inline uint64_t mac_key(const uint8_t *m) {
-    return ((uint64_t)m[0] << 40) | ((uint64_t)m[1] << 32) | ((uint64_t)m[2] << 24) |
+    return (1ull << 48) | ((uint64_t)m[0] << 40) | ((uint64_t)m[1] << 32) | ((uint64_t)m[2] << 24) |
            ((uint64_t)m[3] << 16) | ((uint64_t)m[4] << 8) | m[5];
 }
 

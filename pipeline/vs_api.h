@@ -113,6 +113,7 @@ int vs_port_pcap_open(struct vs_dp *dp, const char *name, const char *rx_path, c
                       int loop, uint16_t n_rxq, uint16_t mtu);
 int vs_port_null_open(struct vs_dp *dp, const char *name, uint16_t mtu);
 void vs_port_set_admin(struct vs_dp *dp, int port, int up);
+int vs_port_admin_up(struct vs_dp *dp, int port);
 void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out);
 void vs_port_stats_clear(struct vs_dp *dp, int port);
 int vs_port_flush_files(struct vs_dp *dp);

@@ -39,11 +39,21 @@ def cmd_run(args):
             appliance.run_offline()
             if args.stats:
                 appliance.print_stats(None, 0)
+            if args.state_json:
+                write_state(appliance, args.state_json)
         else:
             appliance.run_live(stats_interval=1.0 if args.stats else None)
     finally:
         appliance.close()
     return 0
+
+
+def write_state(appliance, path):
+    import json
+
+    from vswitch import state
+    with open(path, "w") as f:
+        json.dump(state.snapshot(appliance), f, indent=1)
 
 
 def build_parser():
@@ -59,6 +69,9 @@ def build_parser():
     p.add_argument("--until-idle", action="store_true",
                    help="offline mode: stop once every pcap input is consumed and every queue drained")
     p.add_argument("--stats", action="store_true", help="print port counters every second (at the end offline)")
+    p.add_argument("--state-json", metavar="FILE",
+                   help="offline mode: at the end, write ports, macs, routes and neighbors (the `show --json` "
+                        "shapes) to FILE")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a config file without running it",

@@ -246,8 +246,8 @@ def _compose(path, text):
 
 
 def _is_empty(node):
-    """A key written with no value (`ports:`), which counts as an empty section."""
-    return isinstance(node, yaml.ScalarNode) and node.style is None and node.value == ""
+    """An absent section, or a key written with no value (`ports:`): both count as empty."""
+    return node is None or (isinstance(node, yaml.ScalarNode) and node.style is None and node.value == "")
 
 
 def _shape(node):
@@ -300,6 +300,7 @@ class _Subnet(NamedTuple):
     owner: str  # interface name
     node: yaml.ScalarNode  # the address it comes from
 
+
 class _Loader:
     """Walks the node tree once, filling self.cfg and collecting self.issues."""
 
@@ -315,7 +316,7 @@ class _Loader:
         self.subnets = []  # every connected subnet, a _Subnet
         self.own_addresses = {}  # ip → owner name
         self.member_of = {}  # port/vlan name → the bridge it is in
-        self.route_by_prefix = {}  # network << 6 | prefixlen → Route, or the owner name of a connected subnet
+        self.route_by_prefix = {}  # network << 6 | prefixlen → Route, or what else the prefix is (str)
         self.via_problems = {}  # via → message or None; route tables repeat few next hops
         self.next_hops = {"blackhole": None}  # route file next hop text → via, for the same reason
         self.tx_pcap_owner = {}  # absolute tx_pcap path → port name
@@ -409,18 +410,16 @@ class _Loader:
                 setattr(target, key, value)
 
     def boolean(self, node, key):
-        text = self.scalar(node, key, "true or false")
-        if text is None or text in ("true", "false"):
-            return None if text is None else text == "true"
-        self.error(node, f"{key} must be true or false, got {text!r}")
-        return None
+        """true or false, spelled exactly so (not YAML 1.1's yes/no/on/off)."""
+        text = self.choice(node, key, ("true", "false"))
+        return None if text is None else text == "true"
 
     def choice(self, node, key, choices):
-        text = self.scalar(node, key, "a string")
-        if text is None or text in choices:
-            return text
-        self.error(node, f"{key} must be {' or '.join(choices)}, got {text!r}")
-        return None
+        text = self.scalar(node, key, " or ".join(choices))
+        if text is not None and text not in choices:
+            self.error(node, f"{key} must be {' or '.join(choices)}, got {text!r}")
+            return None
+        return text
 
     def ipv4(self, node, key):
         text = self.scalar(node, key, "an IPv4 address")
@@ -454,7 +453,8 @@ class _Loader:
         text = self.string(node, key)
         if text is None:
             return None, None
-        return os.path.join(os.path.dirname(self.path), text), os.path.abspath(os.path.join(self.cfg.dir, text))
+        shown = os.path.join(os.path.dirname(self.path), text)
+        return shown, os.path.abspath(os.path.join(self.cfg.dir, text))
 
     def existing_file(self, node, key):
         shown, path = self.relative_path(node, key)
@@ -573,9 +573,8 @@ class _Loader:
 
     def named_entries(self, node, section):
         """(name, name node, value node) of a ports/vlans/bridges section, bad names left out."""
-        entries = self.mapping(node, section) if node is not None else None
         named = []
-        for name, (name_node, value_node) in (entries or {}).items():
+        for name, (name_node, value_node) in (self.mapping(node, section) or {}).items():
             if NAME_RE.fullmatch(name):
                 named.append((name, name_node, value_node))
             else:
@@ -799,7 +798,10 @@ class _Loader:
                     break
             self.subnets.append(_Subnet(ip & mask, mask, owner, node))
             self.own_addresses.setdefault(ip, owner)
-            self.route_by_prefix.setdefault((ip & mask) << 6 | prefixlen, owner)
+            # The router installs both as routes of its own; a static route may not replace them.
+            self.route_by_prefix.setdefault((ip & mask) << 6 | prefixlen,
+                                            f"the connected subnet of {self.label(owner)}")
+            self.route_by_prefix.setdefault(ip << 6 | 32, f"the address of {self.label(owner)}")
 
     # ---- routes
 
@@ -861,7 +863,7 @@ class _Loader:
         prefix = f"{_ipv4_text(network)}/{prefixlen}"
         if isinstance(first, Route):
             return f"duplicate route to {prefix} (first at {first.file}:{first.line})"
-        return f"route to {prefix} duplicates the connected subnet of {self.label(first)}"
+        return f"route to {prefix} duplicates {first}"
 
     def via_problem(self, via):
         if via in self.own_addresses:

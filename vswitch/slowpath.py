@@ -162,7 +162,7 @@ class SlowPath:
                 return
             if neighbor is None and arp.spa and ifc.on_link(arp.spa):
                 self.learn(ifc.iface, arp.spa, arp.sha, pkt.ts_ns)  # the asker, as Linux does
-            self.send(ifc.iface, packets.arp_reply(arp, ifc.mac), pkt.ts_ns, pkt.in_port)
+            self.send(ifc.iface, packets.arp_reply(arp, ifc.mac), pkt.ts_ns)
             self.counters["arp_replies"] += 1
 
     def learn(self, iface, ip, mac, ts):

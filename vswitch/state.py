@@ -1,0 +1,54 @@
+"""The appliance's state in the shapes SPEC.md fixes for `show ... --json`."""
+from vswitch import packets
+from vswitch.pipeline import ffi, lib, port_stats, punt_stats
+from vswitch.routing import ip_text
+
+MAC_DUMP_MAX = 1 << 20
+
+
+def ports(app):
+    rows = []
+    for name, port in app.cfg.ports.items():
+        s = port_stats(app.dp, app.iface_ids[name])
+        rows.append({
+            "name": name, "driver": port.driver,
+            "link": "up" if lib.vs_port_admin_up(app.dp, app.iface_ids[name]) else "down",
+            **{k: s[k] for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_dropped",
+                                 "rx_errors", "tx_errors", "forwarded", "flooded", "punted")},
+            "drops": s["drops"],
+        })
+    return rows
+
+
+def macs(app):
+    names = {iface: name for name, iface in app.iface_ids.items()}
+    now = lib.vs_dp_clock(app.dp)
+    rows = []
+    for bridge in app.cfg.bridges:
+        bridge_iface = app.iface_ids[bridge]
+        entries = ffi.new("struct vs_mac_info[]", MAC_DUMP_MAX)
+        n = lib.vs_mac_dump(app.dp, bridge_iface, entries, MAC_DUMP_MAX)
+        for e in sorted(entries[0:n], key=lambda e: bytes(e.mac)):
+            rows.append({"bridge": bridge, "mac": packets.mac_text(bytes(e.mac)), "interface": names[e.iface],
+                         "static": bool(e.is_static),
+                         "age": 0 if e.is_static else round(max(0, now - e.last_seen_ns) / 1e9, 3)})
+    return rows
+
+
+def routes(app):
+    return [{"to": f"{ip_text(net)}/{length}", "via": ip_text(e.via) if e.via is not None else None,
+             "interface": e.iface, "type": e.kind}
+            for net, length, e in app.routes.user_routes()]
+
+
+def neighbors(app):
+    rows = []
+    for (iface, ip), n in sorted(app.slow.neighbors.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rows.append({"ip": ip_text(ip), "macaddress": packets.mac_text(n.mac) if n.mac else None,
+                     "interface": app.slow.l3[iface].name, "state": n.state})
+    return rows
+
+
+def snapshot(app):
+    return {"ports": ports(app), "macs": macs(app), "routes": routes(app), "neighbors": neighbors(app),
+            "punts": punt_stats(app.dp), "slow_path": dict(app.slow.counters)}
