@@ -100,6 +100,8 @@ void vs_dp_destroy(struct vs_dp *dp) {
     free(dp);
 }
 
+uint32_t vs_dp_free_buffers(struct vs_dp *dp) { return vs_pool_available(&dp->pool); }
+
 void vs_dp_set_punt_policer(struct vs_dp *dp, int reason, uint32_t rate_per_s, uint32_t burst) {
     if (reason < 0 || reason >= VS_PUNT_MAX) return;
     for (int i = 0; i < dp->n_workers; i++) {
@@ -344,6 +346,14 @@ static void drain_inject(struct vs_worker *w) {
     if (any) vs_tx_flush_all(w);
 }
 
+/* MAC aging sweeps run on the thread that learns (worker 0), once a second
+ * of its clock, so no table is rebuilt under a concurrent writer. */
+static void sweep_if_due(struct vs_dp *dp, uint64_t now_ns) {
+    if (now_ns < dp->next_sweep_ns) return;
+    for (int b = 0; b < dp->n_bridges; b++) vs_mac_sweep(&dp->bridges[b], now_ns);
+    dp->next_sweep_ns = now_ns + VS_MAC_SWEEP_NS;
+}
+
 /* ---- offline mode: one frame at a time, in pcap-timestamp order ---------- */
 
 int vs_offline_run(struct vs_dp *dp, uint64_t deadline_ns, uint64_t *next_ts) {
@@ -369,10 +379,7 @@ int vs_offline_run(struct vs_dp *dp, uint64_t deadline_ns, uint64_t *next_ts) {
             return VS_OFFLINE_TIMER;
         }
         vs_dp_set_clock(dp, (uint64_t)best);
-        if (dp->clock_ns >= dp->next_sweep_ns) {
-            vs_mac_age(dp);
-            dp->next_sweep_ns = dp->clock_ns + VS_MAC_SWEEP_NS;
-        }
+        sweep_if_due(dp, dp->clock_ns);
         struct vs_pkt *pkt;
         if (next->rx_burst(next, 0, &pkt, 1) == 1) {
             pkt->in_port = next->id;
@@ -408,7 +415,10 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
     while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
         w->now_ns = vs_now_ns();
         unsigned got = 0;
-        if (worker == 0) drain_inject(w);
+        if (worker == 0) {
+            drain_inject(w);
+            sweep_if_due(dp, w->now_ns);
+        }
         for (uint16_t i = 0; i < w->n_rxq; i++) {
             struct vs_port *port = dp->ports[w->rxq[i].port];
             uint16_t n = port->rx_burst(port, w->rxq[i].queue, pkts, VS_BURST);

@@ -23,7 +23,7 @@ _Static_assert(VS_DROP_MAX <= 64, "struct vs_port_stats.drops has 64 slots");
 #define VS_PUNT_RING_SIZE 1024        /* per worker; power of two */
 #define VS_INJECT_RING_SIZE 1024      /* per worker; power of two */
 #define VS_TX_BATCH 64                /* per worker, per port; flushed when full and per burst */
-#define VS_MAC_SWEEP_NS 1000000000ull /* offline mode: age MACs every second of pcap time */
+#define VS_MAC_SWEEP_NS 1000000000ull /* MAC aging sweep period (pcap clock offline) */
 #define VS_IDLE_SPINS 256             /* empty polls before a worker starts sleeping */
 #define VS_IDLE_SLEEP_NS 50000        /* then 50 us naps */
 

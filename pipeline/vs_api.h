@@ -104,6 +104,7 @@ const char *vs_last_error(void);
 /* Lifetime. */
 struct vs_dp *vs_dp_create(uint32_t pool_buffers, uint32_t n_workers, uint32_t max_adj, uint32_t max_tbl8_groups);
 void vs_dp_destroy(struct vs_dp *dp);
+uint32_t vs_dp_free_buffers(struct vs_dp *dp);
 void vs_dp_set_clock(struct vs_dp *dp, uint64_t now_ns);
 uint64_t vs_dp_clock(struct vs_dp *dp);
 void vs_dp_set_punt_policer(struct vs_dp *dp, int reason, uint32_t rate_per_s, uint32_t burst);

@@ -27,7 +27,6 @@ SPARE_ADJACENCIES = 65536           # for neighbours learned at run time
 SPARE_FIB_GROUPS = 4096             # /24s that will hold /32 neighbour routes
 PUNT_RATE_PER_S = 10000             # per punt reason, per worker
 PUNT_BURST = 1000
-MAC_AGE_INTERVAL_S = 1.0
 LIVE_POLL_SLEEP_S = 0.001
 
 
@@ -206,16 +205,13 @@ class Appliance:
         for t in threads:
             t.start()
         self.log(f"vswitch: running {len(self.cfg.ports)} ports on {self.workers} worker(s); Ctrl-C stops")
-        next_age = next_stats = time.monotonic()
+        next_stats = time.monotonic()
         previous = None
         try:
             while not stop.is_set():
                 handled = self.slow.poll()
                 self.slow.timers.run_due(lib.vs_dp_clock(self.dp))
                 now = time.monotonic()
-                if now >= next_age:
-                    lib.vs_mac_age(self.dp)
-                    next_age = now + MAC_AGE_INTERVAL_S
                 if stats_interval and now >= next_stats:
                     previous = self.print_stats(previous, now)
                     next_stats = now + stats_interval

@@ -311,7 +311,7 @@ class _Loader:
         self.file_order = {path: 0}  # issues sort by file, then position
         self.kind_of = {}  # interface name → "port" | "vlan" | "bridge" (its first definition)
         self.address_entries = []  # (value node, ip, prefixlen, owner name) of every interface address
-        self.addresses_key = {}  # interface name → its `addresses` key node
+        self.addresses_key = {}  # interface name → its `addresses` key node, when it lists any
         self.addresses_complete = True  # false once an address was unreadable
         self.subnets = []  # every connected subnet, a _Subnet
         self.own_addresses = {}  # ip → owner name
@@ -647,8 +647,9 @@ class _Loader:
         self.read_integer(interface, "mtu", entries, MTU_RANGE)
         if "addresses" in entries:
             key_node, value_node = entries["addresses"]
-            self.addresses_key[interface.name] = key_node
             interface.addresses = self.read_addresses(value_node, interface.name)
+            if isinstance(value_node, yaml.SequenceNode) and value_node.value:
+                self.addresses_key[interface.name] = key_node
         if "macaddress" in entries:
             interface.macaddress = self.unicast_mac(entries["macaddress"][1], "macaddress")
 

@@ -138,7 +138,7 @@ class SlowPath:
 
     def route(self, ip_packet, ts):
         """Originate an IPv4 packet: the core routes it (ARP included)."""
-        frame = b"\0" * 14 + ip_packet
+        frame = packets.pad(b"\0" * 14 + ip_packet)
         lib.vs_inject(self.dp, lib.VS_INJECT_ROUTE, -1, NO_PORT, frame, len(frame), ts)
 
     # ---- ARP --------------------------------------------------------------

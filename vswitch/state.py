@@ -49,6 +49,16 @@ def neighbors(app):
     return rows
 
 
+def bridges(app):
+    rows = []
+    for name in app.cfg.bridges:
+        s = ffi.new("struct vs_bridge_stats *")
+        lib.vs_bridge_stats_get(app.dp, app.iface_ids[name], s)
+        rows.append({"name": name, **{k: getattr(s, k) for k in ("entries", "learned", "moved", "limit_refused", "aged")}})
+    return rows
+
+
 def snapshot(app):
     return {"ports": ports(app), "macs": macs(app), "routes": routes(app), "neighbors": neighbors(app),
+            "bridges": bridges(app),
             "punts": punt_stats(app.dp), "slow_path": dict(app.slow.counters)}
