@@ -242,7 +242,8 @@ def _compose(path, text):
     except yaml.reader.ReaderError as err:
         line = text.count("\n", 0, err.position) + 1
         col = err.position - text.rfind("\n", 0, err.position)
-        raise ConfigError([Issue(path, line, col, f"character {chr(err.character)!r} is not allowed")]) from None
+        message = f"character {chr(err.character)!r} is not allowed"
+        raise ConfigError([Issue(path, line, col, message)]) from None
 
 
 def _is_empty(node):
@@ -299,6 +300,9 @@ class _Subnet(NamedTuple):
     mask: int
     owner: str  # interface name
     node: yaml.ScalarNode  # the address it comes from
+
+    def contains(self, ip):
+        return ip & self.mask == self.network
 
 
 class _Loader:
@@ -868,9 +872,10 @@ class _Loader:
 
     def via_problem(self, via):
         if via in self.own_addresses:
-            return f"via {_ipv4_text(via)} is this router's own address on {self.label(self.own_addresses[via])}"
+            owner = self.label(self.own_addresses[via])
+            return f"via {_ipv4_text(via)} is this router's own address on {owner}"
         # A subnet that failed to parse would make every via into it look wrong.
-        if self.addresses_complete and not any(via & subnet.mask == subnet.network for subnet in self.subnets):
+        if self.addresses_complete and not any(subnet.contains(via) for subnet in self.subnets):
             return f"via {_ipv4_text(via)} is outside every connected subnet"
         return None
 
@@ -966,7 +971,7 @@ class _Loader:
             self.error(node, f"duplicate neighbor {text} (first at line {first_line[ip]})")
         elif ip in self.own_addresses:
             self.error(node, f"ip {text} is this router's own address")
-        elif not any(ip & subnet.mask == subnet.network for subnet in self.subnets if subnet.owner == interface):
+        elif not any(subnet.contains(ip) for subnet in self.subnets if subnet.owner == interface):
             self.error(node, f"ip {text} is outside the subnets of {self.label(interface)}")
         else:
             return True

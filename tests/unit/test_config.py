@@ -701,6 +701,10 @@ def test_config_file_not_utf8():
     assert issues_of_path("c.yaml") == ["c.yaml:3:4: file is not valid UTF-8"]
 
 
+def test_control_characters_in_config():
+    assert issues("version: 1\nports: {}\x07\n") == ["c.yaml:2:10: character '\\x07' is not allowed"]
+
+
 def issues_of_path(path):
     with pytest.raises(config.ConfigError) as caught:
         config.load(path)
