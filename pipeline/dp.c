@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <x86intrin.h>
 
 #include "vs.h"
 
@@ -412,7 +413,9 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
     struct vs_pkt *pkts[VS_BURST];
     unsigned idle = 0;
     dp->offline = false;
+    uint64_t start = __rdtsc();
     while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
+        uint64_t t0 = __rdtsc();
         w->now_ns = vs_now_ns();
         unsigned got = 0;
         if (worker == 0) {
@@ -426,16 +429,29 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
             for (uint16_t k = 0; k < n; k++) pkts[k]->in_port = port->id;
             vs_process_burst(w, pkts, n);
             got += n;
+            w->wstats.bursts++;
         }
+        uint64_t t1 = __rdtsc();
+        w->wstats.cycles = t1 - start;
         if (got) {
+            w->wstats.packets += got;
+            w->wstats.busy_cycles += t1 - t0;
             idle = 0;
-        } else if (++idle > VS_IDLE_SPINS) {
-            /* idle: nap so a small machine keeps time for the control plane */
-            struct timespec nap = {0, VS_IDLE_SLEEP_NS};
-            nanosleep(&nap, NULL);
+        } else {
+            w->wstats.idle_polls++;
+            if (++idle > VS_IDLE_SPINS) {
+                /* idle: nap so a small machine keeps time for the control plane */
+                struct timespec nap = {0, VS_IDLE_SLEEP_NS};
+                nanosleep(&nap, NULL);
+            }
         }
     }
     vs_tx_flush_all(w);
+}
+
+void vs_worker_stats_get(struct vs_dp *dp, int worker, struct vs_worker_stats *out) {
+    memset(out, 0, sizeof(*out));
+    if (worker >= 0 && worker < dp->n_workers) *out = dp->workers[worker].wstats;
 }
 
 void vs_dp_stop(struct vs_dp *dp) { atomic_store(&dp->stop, true); }

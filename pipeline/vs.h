@@ -188,6 +188,7 @@ struct vs_worker {
     struct vs_policer policer[VS_PUNT_MAX];
     struct vs_punt_stats punt_stats;
     struct vs_port_stats stats[VS_MAX_PORTS + 1]; /* per worker, no atomics; [VS_MAX_PORTS]: frames we made */
+    struct vs_worker_stats wstats;
     uint64_t now_ns;
 };
 

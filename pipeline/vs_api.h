@@ -85,6 +85,14 @@ struct vs_punt_stats {
     uint64_t ring_full[VS_PUNT_MAX];
 };
 
+struct vs_worker_stats {
+    uint64_t packets;      /* received and processed */
+    uint64_t bursts;       /* polls that returned packets */
+    uint64_t idle_polls;   /* polls that returned nothing */
+    uint64_t busy_cycles;  /* TSC cycles spent on polls that returned packets */
+    uint64_t cycles;       /* TSC cycles since the worker started */
+};
+
 struct vs_bridge_stats {
     uint64_t learned, moved, limit_refused, aged, entries;
 };
@@ -153,6 +161,7 @@ void vs_punt_stats_get(struct vs_dp *dp, struct vs_punt_stats *out);
 int vs_offline_run(struct vs_dp *dp, uint64_t deadline_ns, uint64_t *next_ts);
 int vs_worker_assign(struct vs_dp *dp, int worker, int port, int queue);
 void vs_worker_run(struct vs_dp *dp, int worker);
+void vs_worker_stats_get(struct vs_dp *dp, int worker, struct vs_worker_stats *out);
 void vs_dp_stop(struct vs_dp *dp);
 
 #endif

@@ -6,6 +6,7 @@ pcap clock (`vswitch run --until-idle`); `run_live` starts the worker
 threads, each of which enters C once and polls until stopped, while this
 thread serves the slow path and its timers.
 """
+import collections
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ import threading
 import time
 
 from vswitch import config as config_mod
-from vswitch import packets
+from vswitch import control, packets, state
 from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
 from vswitch.routing import (BLACKHOLE, BROADCAST, CONNECTED, LOCAL, STATIC, AdjacencyTable, Installed,
                              RouteTable, mask)
@@ -28,6 +29,8 @@ SPARE_FIB_GROUPS = 4096             # /24s that will hold /32 neighbour routes
 PUNT_RATE_PER_S = 10000             # per punt reason, per worker
 PUNT_BURST = 1000
 LIVE_POLL_SLEEP_S = 0.001
+WORKER_SAMPLE_S = 1.0               # busy % and rates cover the last second
+EVENTS_KEPT = 1000
 
 
 class RunError(Exception):
@@ -58,14 +61,31 @@ class Appliance:
         self.cfg = cfg
         self.offline = offline
         self.workers = 1 if offline else cfg.workers
-        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self._print = log or (lambda msg: print(msg, file=sys.stderr))
+        self.events = collections.deque(maxlen=EVENTS_KEPT)
         self.dp = None
         self.iface_ids = {}
+        self.worker_queues = [[] for _ in range(self.workers)]
+        self.worker_cpus = self._choose_cpus()
+        self.worker_rates = [state.idle_worker_rate() for _ in range(self.workers)]
         try:
             self._build()
         except Exception:
             self.close()
             raise
+
+    def log(self, message, kind="info"):
+        """An event: printed, and kept for `vswitch show events`."""
+        self.events.append({"time": time.time(), "kind": kind, "message": message})
+        self._print(message)
+
+    def _choose_cpus(self):
+        """Pinned CPUs: the configured list, else the last N CPUs we may use
+        (leaving the first ones to the control plane and the kernel)."""
+        if self.cfg.worker_cpus:
+            return list(self.cfg.worker_cpus)
+        allowed = sorted(os.sched_getaffinity(0))
+        return [allowed[(len(allowed) - self.workers + w) % len(allowed)] for w in range(self.workers)]
 
     # ---- building ------------------------------------------------------------
 
@@ -193,46 +213,85 @@ class Appliance:
         self.slow.input_ended()
         check(lib.vs_port_flush_files(self.dp))
 
-    def run_live(self, stats_interval=None, stop_event=None):
-        """Forward until SIGINT/SIGTERM (or stop_event): workers in C, slow path here."""
+    def run_live(self, stats_interval=None, stop_event=None, socket_path=None):
+        """Forward until SIGINT/SIGTERM (or stop_event): workers in C; the slow
+        path, timers and the control socket here."""
         stop = stop_event or threading.Event()
         if stop_event is None:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
         self._assign_queues()
-        threads = [threading.Thread(target=lib.vs_worker_run, args=(self.dp, w), name=f"worker{w}", daemon=True)
+        server = self._open_control_socket(socket_path or self.cfg.control_socket)
+        threads = [threading.Thread(target=self._worker, args=(w,), name=f"worker{w}", daemon=True)
                    for w in range(self.workers)]
-        for t in threads:
-            t.start()
-        self.log(f"vswitch: running {len(self.cfg.ports)} ports on {self.workers} worker(s); Ctrl-C stops")
-        next_stats = time.monotonic()
+        next_stats = next_sample = time.monotonic()
         previous = None
         try:
+            for t in threads:
+                t.start()
+            self.log(f"vswitch: running {len(self.cfg.ports)} ports on {self.workers} worker(s), "
+                     f"control socket {server.path}; Ctrl-C stops")
             while not stop.is_set():
                 handled = self.slow.poll()
                 self.slow.timers.run_due(lib.vs_dp_clock(self.dp))
                 now = time.monotonic()
+                if now >= next_sample:
+                    self._sample_workers(now)
+                    next_sample = now + WORKER_SAMPLE_S
                 if stats_interval and now >= next_stats:
                     previous = self.print_stats(previous, now)
                     next_stats = now + stats_interval
-                if not handled:
-                    time.sleep(LIVE_POLL_SLEEP_S)
+                server.poll(0 if handled else LIVE_POLL_SLEEP_S)
         finally:
             lib.vs_dp_stop(self.dp)
             for t in threads:
-                t.join()
+                if t.is_alive():
+                    t.join()
+            server.close()
             check(lib.vs_port_flush_files(self.dp))
 
+    def _open_control_socket(self, path):
+        try:
+            return control.ControlServer(path, self.handle_request)
+        except PermissionError:
+            raise RunError(f"cannot create the control socket {path}: permission denied; run as root, or set "
+                           f"control_socket: (or --socket) to a path you can write") from None
+        except (OSError, control.ControlError) as err:
+            raise RunError(f"cannot create the control socket {path}: {err}") from None
+
+    def _worker(self, w):
+        try:
+            os.sched_setaffinity(0, {self.worker_cpus[w]})  # 0 = this thread
+        except OSError as err:
+            self.log(f"worker {w}: cannot pin to CPU {self.worker_cpus[w]}: {err.strerror}", kind="warning")
+        lib.vs_worker_run(self.dp, w)
+
+    def _sample_workers(self, now):
+        stats = ffi.new("struct vs_worker_stats *")
+        for w in range(self.workers):
+            lib.vs_worker_stats_get(self.dp, w, stats)
+            self.worker_rates[w] = state.worker_rate(self.worker_rates[w], stats, now)
+
+    def handle_request(self, req):
+        if req["cmd"] == "show":
+            return state.show(self, req["what"])
+        raise control.ControlError(f"unknown command {req['cmd']!r}")
+
     def _assign_queues(self):
+        """Deal the rx queues to workers: a looping pcap has one per worker."""
         for port in self.cfg.ports.values():
             pid = self.iface_ids[port.name]
             if port.driver == "null":
                 continue
             if port.options.get("loop"):
-                for w in range(self.workers):
-                    check(lib.vs_worker_assign(self.dp, w, pid, w))
+                pairs = [(w, w) for w in range(self.workers)]
             elif port.options.get("rx_pcap"):
-                check(lib.vs_worker_assign(self.dp, 0, pid, 0))
+                pairs = [(0, 0)]
+            else:
+                pairs = []
+            for w, queue in pairs:
+                check(lib.vs_worker_assign(self.dp, w, pid, queue))
+                self.worker_queues[w].append(f"{port.name}:{queue}")
 
     def port_stats(self):
         return {name: port_stats(self.dp, self.iface_ids[name]) for name in self.cfg.ports}

@@ -1,8 +1,25 @@
 """The `vswitch` command line (SPEC.md "Commands")."""
 import argparse
+import json
 import sys
+import time
 
-from vswitch import config
+from vswitch import config, control
+
+DEFAULT_SOCKET = "/run/vswitch/vswitch.sock"
+SHOW_TARGETS = ("ports", "macs", "routes", "neighbors", "workers", "config", "events")
+# Columns of the human tables: (heading, key)
+SHOW_COLUMNS = {
+    "ports": [("PORT", "name"), ("DRIVER", "driver"), ("LINK", "link"), ("RX PKTS", "rx_packets"),
+              ("RX BYTES", "rx_bytes"), ("TX PKTS", "tx_packets"), ("TX BYTES", "tx_bytes"),
+              ("RX DROP", "rx_dropped"), ("TX DROP", "tx_dropped")],
+    "macs": [("BRIDGE", "bridge"), ("MAC", "mac"), ("INTERFACE", "interface"), ("STATIC", "static"),
+             ("AGE", "age")],
+    "routes": [("TO", "to"), ("VIA", "via"), ("INTERFACE", "interface"), ("TYPE", "type")],
+    "neighbors": [("IP", "ip"), ("MAC", "macaddress"), ("INTERFACE", "interface"), ("STATE", "state")],
+    "workers": [("ID", "id"), ("CPU", "cpu"), ("RX QUEUES", "rx_queues"), ("PACKETS", "packets"),
+                ("PPS", "packets_per_s"), ("BUSY %", "busy_percent"), ("CYCLES/PKT", "cycles_per_packet")],
+}
 
 
 def load_or_report(path):
@@ -29,12 +46,9 @@ def cmd_run(args):
     cfg = load_or_report(args.config)
     if cfg is None:
         return 1
+    appliance = None
     try:
         appliance = Appliance(cfg, offline=args.until_idle)
-    except (RunError, CoreError) as err:
-        print(f"vswitch: {err}", file=sys.stderr)
-        return 1
-    try:
         if args.until_idle:
             appliance.run_offline()
             if args.stats:
@@ -42,9 +56,52 @@ def cmd_run(args):
             if args.state_json:
                 write_state(appliance, args.state_json)
         else:
-            appliance.run_live(stats_interval=1.0 if args.stats else None)
+            appliance.run_live(stats_interval=1.0 if args.stats else None, socket_path=args.socket)
+    except (RunError, CoreError) as err:
+        print(f"vswitch: {err}", file=sys.stderr)
+        return 1
     finally:
-        appliance.close()
+        if appliance:
+            appliance.close()
+    return 0
+
+
+def render_table(rows, columns):
+    def cell(value):
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, list):
+            return ",".join(value) or "-"
+        return str(value)
+    grid = [[heading for heading, _ in columns]] + [[cell(row.get(key)) for _, key in columns] for row in rows]
+    widths = [max(len(line[i]) for line in grid) for i in range(len(columns))]
+    return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in grid)
+
+
+def show_text(what, data):
+    if what == "config":
+        return f"# {data['file']}\n{data['text']}"
+    if what == "events":
+        return "\n".join(f"{time.strftime('%H:%M:%S', time.localtime(e['time']))} {e['kind']:<8} {e['message']}"
+                         for e in data)
+    text = render_table(data, SHOW_COLUMNS[what])
+    if what == "ports":
+        drops = [f"  {row['name']}: " + ", ".join(f"{k} {v}" for k, v in sorted(row["drops"].items()))
+                 for row in data if row["drops"]]
+        if drops:
+            text += "\n\ndrops by reason:\n" + "\n".join(drops)
+    return text
+
+
+def cmd_show(args):
+    try:
+        data = control.request(args.socket, "show", what=args.what)
+    except control.ControlError as err:
+        print(f"vswitch: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(data, indent=1) if args.json else show_text(args.what, data))
     return 0
 
 
@@ -72,7 +129,15 @@ def build_parser():
     p.add_argument("--state-json", metavar="FILE",
                    help="offline mode: at the end, write ports, macs, routes and neighbors (the `show --json` "
                         "shapes) to FILE")
+    p.add_argument("--socket", metavar="P", help="control socket (default: the config's control_socket)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("show", help="live state of the running appliance",
+                       description="Live state from the running appliance: tables for people, --json for scripts.")
+    p.add_argument("what", choices=SHOW_TARGETS)
+    p.add_argument("--json", action="store_true", help="print JSON (the shapes SPEC.md fixes)")
+    p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("validate", help="check a config file without running it",
                        description="Check a config: exit 0 if valid, else 1 with FILE:LINE:COL: message lines.")

@@ -1,5 +1,6 @@
 """The appliance's state in the shapes SPEC.md fixes for `show ... --json`."""
 from vswitch import packets
+from vswitch.control import ControlError
 from vswitch.pipeline import ffi, lib, port_stats, punt_stats
 from vswitch.routing import ip_text
 
@@ -56,6 +57,47 @@ def bridges(app):
         lib.vs_bridge_stats_get(app.dp, app.iface_ids[name], s)
         rows.append({"name": name, **{k: getattr(s, k) for k in ("entries", "learned", "moved", "limit_refused", "aged")}})
     return rows
+
+
+def idle_worker_rate():
+    return {"at": None, "raw": None, "packets_per_s": 0.0, "busy_percent": 0.0, "cycles_per_packet": 0.0}
+
+
+def worker_rate(previous, stats, now):
+    """Rates over the last sample period from two readings of vs_worker_stats."""
+    raw = {k: getattr(stats, k) for k in ("packets", "bursts", "idle_polls", "busy_cycles", "cycles")}
+    rate = {"at": now, "raw": raw, "packets_per_s": 0.0, "busy_percent": 0.0, "cycles_per_packet": 0.0}
+    if previous["raw"] is not None:
+        d = {k: raw[k] - previous["raw"][k] for k in raw}
+        rate["packets_per_s"] = d["packets"] / max(now - previous["at"], 1e-9)
+        rate["busy_percent"] = 100.0 * d["busy_cycles"] / d["cycles"] if d["cycles"] else 0.0
+        rate["cycles_per_packet"] = d["busy_cycles"] / d["packets"] if d["packets"] else 0.0
+    return rate
+
+
+def workers(app):
+    rows = []
+    for w, rate in enumerate(app.worker_rates):
+        raw = rate["raw"] or {}
+        rows.append({"id": w, "cpu": app.worker_cpus[w], "rx_queues": list(app.worker_queues[w]),
+                     "packets": raw.get("packets", 0), "idle_polls": raw.get("idle_polls", 0),
+                     "packets_per_s": round(rate["packets_per_s"], 1),
+                     "busy_percent": round(rate["busy_percent"], 1),
+                     "cycles_per_packet": round(rate["cycles_per_packet"], 1)})
+    return rows
+
+
+def show(app, what):
+    """`vswitch show WHAT`: the data behind both the table and --json."""
+    if what == "config":
+        return {"file": app.cfg.path, "text": app.cfg.source_text}
+    if what == "events":
+        return list(app.events)
+    table = {"ports": ports, "macs": macs, "routes": routes, "neighbors": neighbors, "workers": workers,
+             "bridges": bridges}.get(what)
+    if table is None:
+        raise ControlError(f"nothing called {what!r} to show")
+    return table(app)
 
 
 def snapshot(app):
