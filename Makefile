@@ -1,6 +1,7 @@
 # vswitch — every target sets up what it needs on a fresh Debian 12/13 machine.
 #   make test    the whole test suite (what .ci/run calls)
 #   make demo    the appliance on a live lab, with live counters
+#   make bench   the benchmarks, beside DPDK and Open vSwitch (not part of test)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,13 +11,16 @@ DEB_PACKAGES := gcc clang libclang-rt-dev tcpdump
 CORE_SOURCES := $(wildcard pipeline/*.c pipeline/*.h drivers/*.c drivers/*.h) pipeline/build.py
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo system-packages clean
+.PHONY: test demo bench system-packages clean
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 demo: $(STAMP)
 	$(VENV)/bin/vswitch run configs/demo-pcap-loop.yaml --stats
+
+bench: $(STAMP)
+	$(PY) bench/run.py
 
 # Installs only what is missing; needs root when something is.
 system-packages:

@@ -64,6 +64,20 @@ static uint8_t *read_file(const char *path, size_t *size) {
     return buf;
 }
 
+/* Stable insertion sort: files are nearly always in order already, and a
+ * record out of order must still come after equal timestamps before it. */
+static void sort_by_time(struct pcap_frame *f, uint32_t n) {
+    for (uint32_t i = 1; i < n; i++) {
+        struct pcap_frame x = f[i];
+        uint32_t j = i;
+        while (j > 0 && f[j - 1].ts_ns > x.ts_ns) {
+            f[j] = f[j - 1];
+            j--;
+        }
+        f[j] = x;
+    }
+}
+
 /* Index every record; records cut short or too big for a buffer are
  * counted as drops of this port (they were "received" and refused). */
 static int load_rx(struct pcap_port *pp, const char *path) {
@@ -128,6 +142,7 @@ static int load_rx(struct pcap_port *pp, const char *path) {
         }
         off += caplen;
     }
+    sort_by_time(pp->frames, pp->n_frames);
     return 0;
 }
 

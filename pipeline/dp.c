@@ -61,10 +61,11 @@ struct vs_dp *vs_dp_create(uint32_t pool_buffers, uint32_t n_workers, uint32_t m
     dp->offline = true;  /* until a live worker starts, the clock is the one we are given */
     dp->max_adj = max_adj;
     dp->n_workers = (uint16_t)n_workers;
-    dp->adj = calloc(max_adj, sizeof(*dp->adj));
+    dp->adj = aligned_alloc(64, (size_t)max_adj * sizeof(*dp->adj));
+    if (dp->adj) memset(dp->adj, 0, (size_t)max_adj * sizeof(*dp->adj));
     dp->workers = calloc(n_workers, sizeof(*dp->workers));
     if (!dp->adj || !dp->workers || vs_pool_init(&dp->pool, pool_buffers) ||
-        vs_fib_init(&dp->fib, max_tbl8_groups)) {
+        vs_fib_init(&dp->fib, dp, max_tbl8_groups)) {
         if (!dp->adj || !dp->workers) vs_set_error("out of memory");
         vs_dp_destroy(dp);
         return NULL;
@@ -80,11 +81,13 @@ struct vs_dp *vs_dp_create(uint32_t pool_buffers, uint32_t n_workers, uint32_t m
         }
     }
     for (int p = 0; p < VS_MAX_PORTS; p++) pthread_mutex_init(&dp->tx_lock[p], NULL);
+    pthread_mutex_init(&dp->retire_lock, NULL);
     return dp;
 }
 
 void vs_dp_destroy(struct vs_dp *dp) {
     if (!dp) return;
+    vs_rcu_reclaim(dp);  /* no worker runs any more: everything retired goes */
     vs_port_flush_files(dp);
     for (int p = 0; p < dp->n_ports; p++)
         if (dp->ports[p]->close) dp->ports[p]->close(dp->ports[p]);
@@ -266,11 +269,15 @@ int vs_adj_set(struct vs_dp *dp, uint32_t adj_id, int type, int iface, uint32_t 
         vs_set_error("bad adjacency %u (type %d, iface %d)", adj_id, type, iface);
         return -1;
     }
-    struct vs_adj *adj = &dp->adj[adj_id];
+    struct vs_adj_slot *slot = &dp->adj[adj_id];
+    uint8_t next = !atomic_load_explicit(&slot->cur, memory_order_relaxed);
+    struct vs_adj *adj = &slot->v[next];
+    adj->type = (uint8_t)type;
     adj->iface = (uint16_t)(iface < 0 ? 0 : iface);
     adj->nh_ip = nh_ip;
     if (dmac) memcpy(adj->dmac, dmac, 6);
-    __atomic_store_n(&adj->type, (uint8_t)type, __ATOMIC_RELEASE);  /* type last: readers see a whole entry */
+    atomic_store_explicit(&slot->cur, next, memory_order_release);
+    vs_rcu_synchronize(dp);  /* the copy just left is free for the next change only after this */
     return 0;
 }
 
@@ -289,7 +296,8 @@ const uint8_t *vs_pkt_data(struct vs_pkt *pkt) { return vs_pkt_bytes(pkt); }
 
 void vs_pkt_free(struct vs_dp *dp, struct vs_pkt *pkt) { vs_pool_free(&dp->pool, pkt); }
 
-int vs_inject(struct vs_dp *dp, int mode, int iface, uint16_t in_port, const uint8_t *frame, uint16_t len, uint64_t ts_ns) {
+int vs_inject(struct vs_dp *dp, int mode, int iface, uint16_t in_port, const uint8_t *frame, uint16_t len,
+              uint64_t ts_ns, int vlan_pcp) {
     if ((mode != VS_INJECT_IFACE && mode != VS_INJECT_ROUTE) || len > VS_PKT_MAX_FRAME ||
         len < VS_ETH_HLEN + (mode == VS_INJECT_ROUTE ? 20 : 0) ||
         (mode == VS_INJECT_IFACE && !valid_iface(dp, iface))) {
@@ -308,6 +316,8 @@ int vs_inject(struct vs_dp *dp, int mode, int iface, uint16_t in_port, const uin
     p->in_port = in_port;
     p->out_iface = (uint16_t)(iface < 0 ? 0 : iface);
     p->flags = (uint8_t)mode;
+    p->arrived_tagged = vlan_pcp >= 0;
+    p->vlan_pcp = (uint8_t)(vlan_pcp >= 0 ? vlan_pcp & 7 : 0);
     if (!vs_ring_put(&dp->workers[0].inject, p)) {
         vs_pool_free(&dp->pool, p);
         vs_slow_drop(dp, in_port, VS_DROP_PUNT_QUEUE_FULL);
@@ -351,7 +361,7 @@ static void drain_inject(struct vs_worker *w) {
  * of its clock, so no table is rebuilt under a concurrent writer. */
 static void sweep_if_due(struct vs_dp *dp, uint64_t now_ns) {
     if (now_ns < dp->next_sweep_ns) return;
-    for (int b = 0; b < dp->n_bridges; b++) vs_mac_sweep(&dp->bridges[b], now_ns);
+    for (int b = 0; b < dp->n_bridges; b++) vs_mac_sweep(dp, &dp->bridges[b], now_ns);
     dp->next_sweep_ns = now_ns + VS_MAC_SWEEP_NS;
 }
 
@@ -381,6 +391,7 @@ int vs_offline_run(struct vs_dp *dp, uint64_t deadline_ns, uint64_t *next_ts) {
         }
         vs_dp_set_clock(dp, (uint64_t)best);
         sweep_if_due(dp, dp->clock_ns);
+        vs_rcu_reclaim(dp);
         struct vs_pkt *pkt;
         if (next->rx_burst(next, 0, &pkt, 1) == 1) {
             pkt->in_port = next->id;
@@ -413,8 +424,14 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
     struct vs_pkt *pkts[VS_BURST];
     unsigned idle = 0;
     dp->offline = false;
+    w->mac_refresh_ns = VS_MAC_REFRESH_NS;
+    vs_pool_cache_attach(&w->cache);
+    atomic_store_explicit(&w->online, true, memory_order_release);
     uint64_t start = __rdtsc();
+    uint64_t loops = atomic_load_explicit(&w->quiescent, memory_order_relaxed);
     while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
+        /* nothing from the last loop is held any more: a grace period may end */
+        atomic_store_explicit(&w->quiescent, ++loops, memory_order_release);
         uint64_t t0 = __rdtsc();
         w->now_ns = vs_now_ns();
         unsigned got = 0;
@@ -447,6 +464,8 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
         }
     }
     vs_tx_flush_all(w);
+    vs_pool_cache_detach(&dp->pool);
+    atomic_store_explicit(&w->online, false, memory_order_release);
 }
 
 void vs_worker_stats_get(struct vs_dp *dp, int worker, struct vs_worker_stats *out) {

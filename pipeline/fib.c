@@ -15,8 +15,9 @@
 #define TBL24_ENTRIES (1u << 24)
 #define GROUP_ENTRIES 256u
 
-int vs_fib_init(struct vs_fib *fib, uint32_t max_groups) {
+int vs_fib_init(struct vs_fib *fib, struct vs_dp *dp, uint32_t max_groups) {
     memset(fib, 0, sizeof(*fib));
+    fib->dp = dp;
     fib->max_groups = max_groups;
     fib->tbl24 = calloc(TBL24_ENTRIES, sizeof(uint32_t));
     fib->depth24 = calloc(TBL24_ENTRIES, 1);
@@ -40,6 +41,10 @@ void vs_fib_fini(struct vs_fib *fib) {
     free(fib->depth8);
     free(fib->free_groups);
     memset(fib, 0, sizeof(*fib));
+}
+
+static void group_release(struct vs_dp *dp, void *group) {
+    dp->fib.free_groups[dp->fib.n_free++] = (uint32_t)(uintptr_t)group;
 }
 
 /* Store with release order: a reader that sees a group pointer sees the group filled. */
@@ -75,12 +80,9 @@ static void try_merge_24(struct vs_fib *fib, uint32_t i) {
         if (fib->depth8[base + j] > 24) return;
     fib->depth24[i] = fib->depth8[base];
     publish(&fib->tbl24[i], fib->tbl8[base]);
-    /* Under running workers the group may only be reused after a grace period
-     * (issue: RCU-style publication); the free stack is LIFO-last so reuse is late. */
-    memmove(fib->free_groups + 1, fib->free_groups, fib->n_free * sizeof(uint32_t));
-    fib->free_groups[0] = g;
-    fib->n_free++;
     fib->groups_used--;
+    /* a worker may still be reading the group: reuse it after a grace period */
+    vs_rcu_retire(fib->dp, (void *)(uintptr_t)g, group_release);
 }
 
 /* Set entries [first, first+count) of a group whose depth passes `take`. */
@@ -129,6 +131,7 @@ static uint32_t mask_of(int len) {
 }
 
 int vs_fib_add(struct vs_dp *dp, uint32_t prefix, int len, uint32_t adj) {
+    vs_rcu_reclaim(dp);  /* groups whose grace period is over become usable */
     if (len < 0 || len > 32 || adj == 0 || adj >= dp->max_adj) {
         vs_set_error("bad route /%d -> adjacency %u", len, adj);
         return -1;

@@ -1,20 +1,24 @@
 /* mac_table.c — one open-addressing hash per bridge, keyed by MAC.
  *
  * Linear probing over a power-of-two table at most half full (sized from
- * mac_limit), so a lookup touches one or two cache lines.  Deletes leave
- * tombstones so a reader walking a probe chain never sees it cut short;
- * the table is rebuilt when tombstones pile up.  An entry older than the
- * bridge's aging time reads as absent at once, so aging is exact to the
- * frame even between sweeps.
+ * mac_limit), so a lookup touches one or two cache lines.  Lookups and
+ * refreshes are lock-free, from every worker at once; adding or removing
+ * an entry takes the bridge's lock.  Deletes leave tombstones so a reader
+ * walking a probe chain never sees it cut short; when tombstones pile up
+ * the table is rebuilt beside the old one, published with a release store
+ * and the old one freed after a grace period (rcu.c).  An entry older than
+ * the bridge's aging time reads as absent at once, so aging is exact to
+ * the frame even between sweeps.
  */
 #include <stdlib.h>
 
 #include "vs.h"
 
-/* Bit 48 marks a key as present: 00:00:00:00:00:00 must not read as the
- * empty slot (key 0).  fill_info's uint8_t casts drop it again. */
+#define RELAXED memory_order_relaxed
+
+/* The MAC with a marker bit, so even 00:00:00:00:00:00 is not an empty slot. */
 static inline uint64_t mac_key(const uint8_t *m) {
-    return (1ull << 48) | ((uint64_t)m[0] << 40) | ((uint64_t)m[1] << 32) | ((uint64_t)m[2] << 24) |
+    return VS_MAC_PRESENT | ((uint64_t)m[0] << 40) | ((uint64_t)m[1] << 32) | ((uint64_t)m[2] << 24) |
            ((uint64_t)m[3] << 16) | ((uint64_t)m[4] << 8) | m[5];
 }
 
@@ -22,119 +26,175 @@ static inline uint32_t mac_hash(uint64_t key) {
     return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
-static inline bool entry_live(const struct vs_bridge *br, const struct vs_mac_entry *e, uint64_t now) {
-    return e->is_static || br->aging_ns == 0 || now - e->last_seen_ns <= br->aging_ns;
+static inline bool entry_live(const struct vs_bridge *br, struct vs_mac_entry *e, uint64_t now) {
+    return e->is_static || br->aging_ns == 0 ||
+           now - atomic_load_explicit(&e->last_seen_ns, RELAXED) <= br->aging_ns;
+}
+
+static inline bool slot_used(uint64_t key) { return key != 0 && key != VS_MAC_TOMBSTONE; }
+
+static void lock(struct vs_bridge *br) {
+    while (atomic_flag_test_and_set_explicit(&br->lock, memory_order_acquire)) __builtin_ia32_pause();
+}
+
+static void unlock(struct vs_bridge *br) { atomic_flag_clear_explicit(&br->lock, memory_order_release); }
+
+static struct vs_mac_table *table_new(uint32_t size) {
+    struct vs_mac_table *t = calloc(1, sizeof(*t) + (size_t)size * sizeof(struct vs_mac_entry));
+    if (t) t->mask = size - 1;
+    return t;
+}
+
+static void table_free(struct vs_dp *dp, void *t) {
+    (void)dp;
+    free(t);
+}
+
+static inline struct vs_mac_table *current(struct vs_bridge *br) {
+    return atomic_load_explicit(&br->table, memory_order_acquire);
 }
 
 int vs_bridge_table_init(struct vs_bridge *br) {
     uint32_t size = 64;
     while (size < 2ull * (br->mac_limit + VS_MAX_MEMBERS)) size <<= 1;
-    br->table = calloc(size, sizeof(*br->table));
-    if (!br->table) {
+    struct vs_mac_table *t = table_new(size);
+    if (!t) {
         vs_set_error("out of memory for a MAC table of %u entries", size);
         return -1;
     }
-    br->mask = size - 1;
+    atomic_store(&br->table, t);
+    atomic_flag_clear(&br->lock);
     br->n_used = br->n_learned = 0;
     return 0;
 }
 
 void vs_bridge_table_fini(struct vs_bridge *br) {
-    free(br->table);
-    br->table = NULL;
+    free(atomic_load(&br->table));
+    atomic_store(&br->table, NULL);
 }
 
-static struct vs_mac_entry *find_slot(struct vs_bridge *br, uint64_t key) {
-    for (uint32_t i = mac_hash(key) & br->mask;; i = (i + 1) & br->mask) {
-        struct vs_mac_entry *e = &br->table[i];
-        if (e->key == key) return e;
-        if (e->key == 0) return NULL;
+static struct vs_mac_entry *find_slot(struct vs_mac_table *t, uint64_t key) {
+    for (uint32_t i = mac_hash(key) & t->mask;; i = (i + 1) & t->mask) {
+        struct vs_mac_entry *e = &t->e[i];
+        uint64_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+        if (k == key) return e;
+        if (k == 0) return NULL;
     }
 }
 
-struct vs_mac_entry *vs_mac_find(struct vs_bridge *br, const uint8_t *mac, uint64_t now_ns) {
-    struct vs_mac_entry *e = find_slot(br, mac_key(mac));
-    return e && entry_live(br, e, now_ns) ? e : NULL;
+int vs_mac_find(struct vs_bridge *br, const uint8_t *mac, uint64_t now_ns) {
+    struct vs_mac_entry *e = find_slot(current(br), mac_key(mac));
+    return e && entry_live(br, e, now_ns) ? atomic_load_explicit(&e->iface, RELAXED) : -1;
 }
 
-/* Reinsert every live entry: drops tombstones and expired entries. */
-static void rebuild(struct vs_bridge *br, uint64_t now_ns) {
-    uint32_t size = br->mask + 1;
-    struct vs_mac_entry *old = br->table;
-    struct vs_mac_entry *fresh = calloc(size, sizeof(*fresh));
+/* Copy the live entries into a fresh table and publish it (under the lock). */
+static void rebuild(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns) {
+    struct vs_mac_table *old = current(br);
+    struct vs_mac_table *fresh = table_new(old->mask + 1);
     if (!fresh) return;  /* keep the old table: still correct, only slower */
-    br->n_used = br->n_learned = 0;
-    for (uint32_t i = 0; i < size; i++) {
-        struct vs_mac_entry *e = &old[i];
-        if (e->key == 0 || e->key == VS_MAC_TOMBSTONE) continue;
+    uint32_t used = 0, learned = 0;
+    for (uint32_t i = 0; i <= old->mask; i++) {
+        struct vs_mac_entry *e = &old->e[i];
+        uint64_t key = atomic_load_explicit(&e->key, RELAXED);
+        if (!slot_used(key)) continue;
         if (!entry_live(br, e, now_ns)) {
-            br->stats.aged++;
+            atomic_fetch_add_explicit(&br->stats.aged, 1, RELAXED);
             continue;
         }
-        uint32_t j = mac_hash(e->key) & br->mask;
-        while (fresh[j].key) j = (j + 1) & br->mask;
-        fresh[j] = *e;
-        br->n_used++;
-        if (!e->is_static) br->n_learned++;
+        uint32_t j = mac_hash(key) & fresh->mask;
+        while (atomic_load_explicit(&fresh->e[j].key, RELAXED)) j = (j + 1) & fresh->mask;
+        struct vs_mac_entry *f = &fresh->e[j];
+        atomic_store_explicit(&f->iface, atomic_load_explicit(&e->iface, RELAXED), RELAXED);
+        atomic_store_explicit(&f->last_seen_ns, atomic_load_explicit(&e->last_seen_ns, RELAXED), RELAXED);
+        f->is_static = e->is_static;
+        atomic_store_explicit(&f->key, key, RELAXED);
+        used++;
+        if (!e->is_static) learned++;
     }
-    br->table = fresh;
-    free(old);
+    br->n_used = used;
+    br->n_learned = learned;
+    atomic_store_explicit(&br->table, fresh, memory_order_release);
+    vs_rcu_retire(dp, old, table_free);
 }
 
-static struct vs_mac_entry *insert_slot(struct vs_bridge *br, uint64_t key, uint64_t now_ns) {
-    if (br->n_used + 1 > (br->mask + 1) / 2) rebuild(br, now_ns);
-    uint32_t i = mac_hash(key) & br->mask;
+/* Under the lock: a slot for a new key, its fields written before the key
+ * is published so a reader that finds the key sees the whole entry. */
+static void insert_locked(struct vs_dp *dp, struct vs_bridge *br, uint64_t key, uint16_t iface,
+                          uint64_t now_ns, uint8_t is_static) {
+    struct vs_mac_table *t = current(br);
+    if (br->n_used + 1 > (t->mask + 1) / 2) {
+        rebuild(dp, br, now_ns);
+        t = current(br);
+    }
+    uint32_t i = mac_hash(key) & t->mask;
     struct vs_mac_entry *tomb = NULL;
-    for (;; i = (i + 1) & br->mask) {
-        struct vs_mac_entry *e = &br->table[i];
-        if (e->key == 0) break;
-        if (e->key == VS_MAC_TOMBSTONE && !tomb) tomb = e;
+    for (;; i = (i + 1) & t->mask) {
+        uint64_t k = atomic_load_explicit(&t->e[i].key, RELAXED);
+        if (k == 0) break;
+        if (k == VS_MAC_TOMBSTONE && !tomb) tomb = &t->e[i];
     }
-    struct vs_mac_entry *slot = tomb ? tomb : &br->table[i];
+    struct vs_mac_entry *slot = tomb ? tomb : &t->e[i];
     if (!tomb) br->n_used++;
-    slot->key = key;
-    return slot;
+    atomic_store_explicit(&slot->iface, iface, RELAXED);
+    atomic_store_explicit(&slot->last_seen_ns, now_ns, RELAXED);
+    slot->is_static = is_static;
+    atomic_store_explicit(&slot->key, key, memory_order_release);
+    if (!is_static) br->n_learned++;
 }
 
-void vs_mac_learn(struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns) {
+/* Under the lock: turn expired entries into tombstones; rebuild when they
+ * take more than a quarter of the table. */
+static void sweep_locked(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns) {
+    struct vs_mac_table *t = current(br);
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        struct vs_mac_entry *e = &t->e[i];
+        if (!slot_used(atomic_load_explicit(&e->key, RELAXED)) || entry_live(br, e, now_ns)) continue;
+        atomic_store_explicit(&e->key, VS_MAC_TOMBSTONE, memory_order_release);
+        br->n_learned--;
+        atomic_fetch_add_explicit(&br->stats.aged, 1, RELAXED);
+    }
+    if (br->n_used - br->n_learned > (t->mask + 1) / 4) rebuild(dp, br, now_ns);
+}
+
+void vs_mac_learn(struct vs_dp *dp, struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns,
+                  uint64_t refresh_ns) {
     uint64_t key = mac_key(mac);
-    struct vs_mac_entry *e = find_slot(br, key);
-    if (e) {
+    struct vs_mac_entry *e = find_slot(current(br), key);
+    if (VS_LIKELY(e != NULL)) {
         if (e->is_static) return;
-        if (!entry_live(br, e, now_ns)) {
-            br->stats.aged++;
-            br->stats.learned++;
-        } else if (e->iface != iface) {
-            br->stats.moved++;
+        uint64_t seen = atomic_load_explicit(&e->last_seen_ns, RELAXED);
+        bool live = br->aging_ns == 0 || now_ns - seen <= br->aging_ns;
+        if (!live) {
+            atomic_fetch_add_explicit(&br->stats.aged, 1, RELAXED);
+            atomic_fetch_add_explicit(&br->stats.learned, 1, RELAXED);
+        } else if (atomic_load_explicit(&e->iface, RELAXED) != iface) {
+            atomic_fetch_add_explicit(&br->stats.moved, 1, RELAXED);
+        } else if (now_ns - seen < refresh_ns) {
+            return;  /* fresh enough: spare the cache line other workers read */
         }
-        e->iface = iface;
-        e->last_seen_ns = now_ns;
+        atomic_store_explicit(&e->iface, iface, RELAXED);
+        atomic_store_explicit(&e->last_seen_ns, now_ns, RELAXED);
         return;
     }
-    if (br->n_learned >= br->mac_limit) {
-        vs_mac_sweep(br, now_ns);  /* expired entries do not count against the limit */
-        if (br->n_learned >= br->mac_limit) {
-            br->stats.limit_refused++;
-            return;
-        }
+    lock(br);
+    if (find_slot(current(br), key)) {  /* another worker added it meanwhile */
+        unlock(br);
+        return;
     }
-    e = insert_slot(br, key, now_ns);
-    e->iface = iface;
-    e->last_seen_ns = now_ns;
-    e->is_static = 0;
-    br->n_learned++;
-    br->stats.learned++;
+    if (br->n_learned >= br->mac_limit) sweep_locked(dp, br, now_ns);  /* expired entries do not count */
+    if (br->n_learned >= br->mac_limit) {
+        atomic_fetch_add_explicit(&br->stats.limit_refused, 1, RELAXED);
+    } else {
+        insert_locked(dp, br, key, iface, now_ns, 0);
+        atomic_fetch_add_explicit(&br->stats.learned, 1, RELAXED);
+    }
+    unlock(br);
 }
 
-void vs_mac_sweep(struct vs_bridge *br, uint64_t now_ns) {
-    for (uint32_t i = 0; i <= br->mask; i++) {
-        struct vs_mac_entry *e = &br->table[i];
-        if (e->key == 0 || e->key == VS_MAC_TOMBSTONE || entry_live(br, e, now_ns)) continue;
-        e->key = VS_MAC_TOMBSTONE;
-        br->n_learned--;
-        br->stats.aged++;
-    }
-    if (br->n_used - br->n_learned > (br->mask + 1) / 4) rebuild(br, now_ns);
+void vs_mac_sweep(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns) {
+    lock(br);
+    sweep_locked(dp, br, now_ns);
+    unlock(br);
 }
 
 /* ---- control-plane API -------------------------------------------------- */
@@ -152,28 +212,31 @@ int vs_mac_add_static(struct vs_dp *dp, int bridge_iface, const uint8_t *mac, in
         return -1;
     }
     uint64_t key = mac_key(mac);
-    struct vs_mac_entry *e = find_slot(br, key);
-    if (e && !e->is_static) br->n_learned--;
-    if (!e) e = insert_slot(br, key, dp->clock_ns);
-    e->iface = member_iface;
-    e->is_static = 1;
-    e->last_seen_ns = 0;
+    lock(br);
+    struct vs_mac_entry *e = find_slot(current(br), key);
+    if (e) {  /* replace: remove, then insert whole, so no reader sees a mix */
+        if (!e->is_static) br->n_learned--;
+        atomic_store_explicit(&e->key, VS_MAC_TOMBSTONE, memory_order_release);
+    }
+    insert_locked(dp, br, key, (uint16_t)member_iface, 0, 1);
+    unlock(br);
     return 0;
 }
 
-static void fill_info(struct vs_mac_info *out, const struct vs_mac_entry *e) {
-    for (int b = 0; b < 6; b++) out->mac[b] = (uint8_t)(e->key >> (40 - 8 * b));
-    out->iface = e->iface;
+static void fill_info(struct vs_mac_info *out, uint64_t key, struct vs_mac_entry *e) {
+    for (int b = 0; b < 6; b++) out->mac[b] = (uint8_t)(key >> (40 - 8 * b));
+    out->iface = atomic_load_explicit(&e->iface, RELAXED);
     out->is_static = e->is_static;
-    out->last_seen_ns = e->last_seen_ns;
+    out->last_seen_ns = atomic_load_explicit(&e->last_seen_ns, RELAXED);
 }
 
 int vs_mac_lookup(struct vs_dp *dp, int bridge_iface, const uint8_t *mac, struct vs_mac_info *out) {
     struct vs_bridge *br = bridge_of(dp, bridge_iface);
     if (!br) return 0;
-    struct vs_mac_entry *e = vs_mac_find(br, mac, vs_dp_clock(dp));
-    if (!e) return 0;
-    fill_info(out, e);
+    uint64_t key = mac_key(mac);
+    struct vs_mac_entry *e = find_slot(current(br), key);
+    if (!e || !entry_live(br, e, vs_dp_clock(dp))) return 0;
+    fill_info(out, key, e);
     return 1;
 }
 
@@ -181,11 +244,13 @@ int vs_mac_dump(struct vs_dp *dp, int bridge_iface, struct vs_mac_info *out, int
     struct vs_bridge *br = bridge_of(dp, bridge_iface);
     if (!br) return 0;
     uint64_t now = vs_dp_clock(dp);
+    struct vs_mac_table *t = current(br);
     int n = 0;
-    for (uint32_t i = 0; i <= br->mask && n < max; i++) {
-        struct vs_mac_entry *e = &br->table[i];
-        if (e->key == 0 || e->key == VS_MAC_TOMBSTONE || !entry_live(br, e, now)) continue;
-        fill_info(&out[n++], e);
+    for (uint32_t i = 0; i <= t->mask && n < max; i++) {
+        struct vs_mac_entry *e = &t->e[i];
+        uint64_t key = atomic_load_explicit(&e->key, memory_order_acquire);
+        if (!slot_used(key) || !entry_live(br, e, now)) continue;
+        fill_info(&out[n++], key, e);
     }
     return n;
 }
@@ -193,25 +258,39 @@ int vs_mac_dump(struct vs_dp *dp, int bridge_iface, struct vs_mac_info *out, int
 void vs_mac_flush(struct vs_dp *dp, int bridge_iface, int member_iface, int include_static) {
     struct vs_bridge *br = bridge_of(dp, bridge_iface);
     if (!br) return;
-    for (uint32_t i = 0; i <= br->mask; i++) {
-        struct vs_mac_entry *e = &br->table[i];
-        if (e->key == 0 || e->key == VS_MAC_TOMBSTONE) continue;
-        if (member_iface >= 0 && e->iface != member_iface) continue;
+    lock(br);
+    struct vs_mac_table *t = current(br);
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        struct vs_mac_entry *e = &t->e[i];
+        if (!slot_used(atomic_load_explicit(&e->key, RELAXED))) continue;
+        if (member_iface >= 0 && atomic_load_explicit(&e->iface, RELAXED) != member_iface) continue;
         if (e->is_static && !include_static) continue;
         if (!e->is_static) br->n_learned--;
-        e->key = VS_MAC_TOMBSTONE;
+        atomic_store_explicit(&e->key, VS_MAC_TOMBSTONE, memory_order_release);
     }
+    unlock(br);
 }
 
 void vs_mac_age(struct vs_dp *dp) {
     uint64_t now = vs_dp_clock(dp);
-    for (int b = 0; b < dp->n_bridges; b++) vs_mac_sweep(&dp->bridges[b], now);
+    for (int b = 0; b < dp->n_bridges; b++) vs_mac_sweep(dp, &dp->bridges[b], now);
 }
 
 void vs_bridge_stats_get(struct vs_dp *dp, int bridge_iface, struct vs_bridge_stats *out) {
     struct vs_bridge *br = bridge_of(dp, bridge_iface);
     memset(out, 0, sizeof(*out));
     if (!br) return;
-    *out = br->stats;
-    out->entries = br->n_learned;
+    out->learned = atomic_load_explicit(&br->stats.learned, RELAXED);
+    out->moved = atomic_load_explicit(&br->stats.moved, RELAXED);
+    out->limit_refused = atomic_load_explicit(&br->stats.limit_refused, RELAXED);
+    out->aged = atomic_load_explicit(&br->stats.aged, RELAXED);
+    /* live learned entries, counted now: the table may hold expired ones until the next sweep */
+    uint64_t now = vs_dp_clock(dp);
+    struct vs_mac_table *t = current(br);
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        struct vs_mac_entry *e = &t->e[i];
+        if (slot_used(atomic_load_explicit(&e->key, memory_order_acquire)) && !e->is_static &&
+            entry_live(br, e, now))
+            out->entries++;
+    }
 }

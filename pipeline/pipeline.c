@@ -114,11 +114,11 @@ static void flood(struct vs_worker *w, const struct vs_bridge *br, uint16_t from
 static void bridge_forward(struct vs_worker *w, struct vs_bridge *br, uint16_t from_iface, struct vs_pkt *p) {
     const uint8_t *dst = vs_pkt_bytes(p);
     if (dst[0] & 1) return flood(w, br, from_iface, p);
-    struct vs_mac_entry *e = vs_mac_find(br, dst, w->now_ns);
-    if (!e) return flood(w, br, from_iface, p);
-    if (e->iface == from_iface) return drop(w, p, VS_DROP_L2_SAME_INTERFACE);
+    int member = vs_mac_find(br, dst, w->now_ns);
+    if (member < 0) return flood(w, br, from_iface, p);
+    if (member == from_iface) return drop(w, p, VS_DROP_L2_SAME_INTERFACE);
     in_stats(w, p)->forwarded++;
-    output_l2(w, e->iface, p);
+    output_l2(w, (uint16_t)member, p);
 }
 
 /* L3 egress on a logical interface: a bridge's router interface goes
@@ -205,7 +205,7 @@ static inline void ttl_decrement(uint8_t *ip) {
 /* Send along an adjacency: rewrite and output, or wait for ARP. */
 static void adj_output(struct vs_worker *w, uint32_t adj_id, struct vs_pkt *p) {
     struct vs_dp *dp = w->dp;
-    const struct vs_adj *adj = &dp->adj[adj_id];
+    const struct vs_adj *adj = vs_adj_get(dp->adj, adj_id);
     uint8_t *eth = vs_pkt_bytes(p);
     if (VS_LIKELY(adj->type == VS_ADJ_FORWARD)) {
         memcpy(eth, adj->dmac, 6);
@@ -244,7 +244,7 @@ static void l3_input(struct vs_worker *w, struct vs_pkt *p) {
 
     uint32_t adj_id = vs_fib_lookup_inline(&dp->fib, dst);
     if (!adj_id) return drop_and_report(w, p, VS_DROP_NO_ROUTE, VS_PUNT_NO_ROUTE);
-    const struct vs_adj *adj = &dp->adj[adj_id];
+    const struct vs_adj *adj = vs_adj_get(dp->adj, adj_id);
     switch (adj->type) {
     case VS_ADJ_LOCAL: return punt(w, p, VS_PUNT_LOCAL);
     case VS_ADJ_BLACKHOLE: return drop(w, p, VS_DROP_BLACKHOLE);
@@ -279,7 +279,7 @@ static void routed_input(struct vs_worker *w, const struct vs_iface *ifc, struct
 static void bridge_input(struct vs_worker *w, struct vs_bridge *br, uint16_t from_iface, struct vs_pkt *p) {
     struct vs_dp *dp = w->dp;
     const uint8_t *eth = vs_pkt_bytes(p);
-    if (!(eth[6] & 1)) vs_mac_learn(br, eth + 6, from_iface, w->now_ns);
+    if (!(eth[6] & 1)) vs_mac_learn(dp, br, eth + 6, from_iface, w->now_ns, w->mac_refresh_ns);
     static const uint8_t reserved[5] = {0x01, 0x80, 0xc2, 0x00, 0x00};
     if (memcmp(eth, reserved, 5) == 0 && (eth[5] & 0xf0) == 0)
         return drop(w, p, VS_DROP_L2_RESERVED_GROUP);
@@ -360,7 +360,7 @@ void vs_process_inject(struct vs_worker *w, struct vs_pkt *p) {
     uint8_t *eth = vs_pkt_bytes(p);
     wr16(eth + 12, VS_ETHERTYPE_IPV4);
     uint32_t adj_id = vs_fib_lookup_inline(&dp->fib, rd32(eth + VS_ETH_HLEN + 16));
-    switch (dp->adj[adj_id].type) {
+    switch (vs_adj_get(dp->adj, adj_id)->type) {
     case VS_ADJ_GLEAN:
     case VS_ADJ_INCOMPLETE:
     case VS_ADJ_FORWARD: return adj_output(w, adj_id, p);

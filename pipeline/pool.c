@@ -59,11 +59,42 @@ void vs_pool_fini(struct vs_pool *pool) {
     memset(pool, 0, sizeof(*pool));
 }
 
-struct vs_pkt *vs_pool_alloc(struct vs_pool *pool) {
+static __thread struct vs_pool_cache *thread_cache;
+
+void vs_pool_cache_attach(struct vs_pool_cache *cache) {
+    cache->n = 0;
+    thread_cache = cache;
+}
+
+void vs_pool_cache_detach(struct vs_pool *pool) {
+    struct vs_pool_cache *c = thread_cache;
+    if (!c) return;
+    pool_lock(pool);
+    while (c->n) pool->stack[pool->top++] = c->pkts[--c->n];
+    pool_unlock(pool);
+    thread_cache = NULL;
+}
+
+static struct vs_pkt *take(struct vs_pool *pool) {
+    struct vs_pool_cache *c = thread_cache;
+    if (VS_LIKELY(c != NULL)) {
+        if (VS_UNLIKELY(c->n == 0)) {
+            pool_lock(pool);
+            while (c->n < VS_POOL_CACHE_BULK && pool->top) c->pkts[c->n++] = pool->stack[--pool->top];
+            pool_unlock(pool);
+            if (!c->n) return NULL;
+        }
+        return c->pkts[--c->n];
+    }
     struct vs_pkt *p = NULL;
     pool_lock(pool);
     if (pool->top) p = pool->stack[--pool->top];
     pool_unlock(pool);
+    return p;
+}
+
+struct vs_pkt *vs_pool_alloc(struct vs_pool *pool) {
+    struct vs_pkt *p = take(pool);
     if (p) {
         p->data_off = VS_PKT_META_SIZE + VS_PKT_HEADROOM;
         p->len = 0;
@@ -78,6 +109,16 @@ struct vs_pkt *vs_pool_alloc(struct vs_pool *pool) {
 }
 
 void vs_pool_free(struct vs_pool *pool, struct vs_pkt *pkt) {
+    struct vs_pool_cache *c = thread_cache;
+    if (VS_LIKELY(c != NULL)) {
+        if (VS_UNLIKELY(c->n == VS_POOL_CACHE_SIZE)) {
+            pool_lock(pool);
+            while (c->n > VS_POOL_CACHE_SIZE - VS_POOL_CACHE_BULK) pool->stack[pool->top++] = c->pkts[--c->n];
+            pool_unlock(pool);
+        }
+        c->pkts[c->n++] = pkt;
+        return;
+    }
     pool_lock(pool);
     pool->stack[pool->top++] = pkt;
     pool_unlock(pool);

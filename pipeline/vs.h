@@ -24,6 +24,7 @@ _Static_assert(VS_DROP_MAX <= 64, "struct vs_port_stats.drops has 64 slots");
 #define VS_INJECT_RING_SIZE 1024      /* per worker; power of two */
 #define VS_TX_BATCH 64                /* per worker, per port; flushed when full and per burst */
 #define VS_MAC_SWEEP_NS 1000000000ull /* MAC aging sweep period (pcap clock offline) */
+#define VS_MAC_REFRESH_NS 10000000ull /* live: a MAC's last-seen time is rewritten at most every 10 ms */
 #define VS_IDLE_SPINS 256             /* empty polls before a worker starts sleeping */
 #define VS_IDLE_SLEEP_NS 50000        /* then 50 us naps */
 
@@ -50,7 +51,18 @@ struct vs_pool {
     atomic_flag lock;         /* shared pool; per-worker caches sit in front of it */
 };
 
+/* A worker's private stack of buffers in front of the shared pool: the
+ * lock is taken once per VS_POOL_CACHE_BULK buffers, not per packet. */
+#define VS_POOL_CACHE_SIZE 512
+#define VS_POOL_CACHE_BULK 128
+struct vs_pool_cache {
+    uint32_t n;
+    struct vs_pkt *pkts[VS_POOL_CACHE_SIZE];
+};
+
 int vs_pool_init(struct vs_pool *pool, uint32_t n);
+void vs_pool_cache_attach(struct vs_pool_cache *cache);   /* this thread allocates through cache */
+void vs_pool_cache_detach(struct vs_pool *pool);          /* give its buffers back */
 void vs_pool_fini(struct vs_pool *pool);
 struct vs_pkt *vs_pool_alloc(struct vs_pool *pool);
 void vs_pool_free(struct vs_pool *pool, struct vs_pkt *pkt);
@@ -90,13 +102,22 @@ struct vs_iface {
     uint8_t mac[6];           /* router MAC */
 };
 
+/* Readers (every worker) never lock; writers that add or remove entries
+ * hold the bridge's lock; refreshing an entry (time, moved member) is a
+ * plain relaxed store from whichever worker saw the frame. */
 struct vs_mac_entry {
-    uint64_t key;             /* MAC in the low 48 bits; 0 = empty slot */
-    uint64_t last_seen_ns;
-    uint16_t iface;
+    _Atomic uint64_t key;     /* VS_MAC_PRESENT | MAC; 0 = empty slot; published last */
+    _Atomic uint64_t last_seen_ns;
+    _Atomic uint16_t iface;
     uint8_t is_static;
 };
+#define VS_MAC_PRESENT (1ull << 48)
 #define VS_MAC_TOMBSTONE (1ull << 63)
+
+struct vs_mac_table {
+    uint32_t mask;            /* entries - 1 */
+    struct vs_mac_entry e[];
+};
 
 struct vs_bridge {
     uint16_t iface;           /* the bridge's own iface id */
@@ -104,16 +125,19 @@ struct vs_bridge {
     uint16_t members[VS_MAX_MEMBERS];
     uint64_t aging_ns;        /* 0 = never */
     uint32_t mac_limit;
-    uint32_t n_learned;       /* dynamic entries in the table */
-    uint32_t n_used;          /* slots not empty (entries + tombstones) */
-    uint32_t mask;            /* table size - 1 */
-    struct vs_mac_entry *table;
-    struct vs_bridge_stats stats;
+    atomic_flag lock;         /* adds, removals, rebuilds */
+    uint32_t n_learned;       /* dynamic entries in the table (under lock) */
+    uint32_t n_used;          /* slots not empty: entries + tombstones (under lock) */
+    _Atomic(struct vs_mac_table *) table;   /* RCU: replaced whole on rebuild */
+    struct {
+        _Atomic uint64_t learned, moved, limit_refused, aged;
+    } stats;
 };
 
 /* ---- FIB ---------------------------------------------------------------- */
 #define VS_FIB_GROUP_FLAG 0x80000000u  /* tbl24 entry points at a 256-entry group */
 struct vs_fib {
+    struct vs_dp *dp;
     uint32_t *tbl24;          /* 2^24 entries: adjacency id, 0 = no route */
     uint8_t *depth24;         /* writer-only: prefix length behind each entry */
     uint32_t *tbl8;           /* groups of 256 */
@@ -130,6 +154,19 @@ struct vs_adj {
     uint32_t nh_ip;
     uint8_t dmac[6];
 };
+
+/* Two copies per adjacency: a writer fills the one readers are not using,
+ * flips `cur`, and waits a grace period before it may write again, so a
+ * reader never sees half a MAC.  One cache line each. */
+struct vs_adj_slot {
+    _Atomic uint8_t cur;
+    struct vs_adj v[2];
+} __attribute__((aligned(64)));
+
+static inline const struct vs_adj *vs_adj_get(const struct vs_adj_slot *slots, uint32_t id) {
+    const struct vs_adj_slot *s = &slots[id];
+    return &s->v[atomic_load_explicit(&s->cur, memory_order_acquire)];
+}
 
 /* ---- rings (single producer, single consumer) --------------------------- */
 struct vs_ring {
@@ -189,6 +226,10 @@ struct vs_worker {
     struct vs_punt_stats punt_stats;
     struct vs_port_stats stats[VS_MAX_PORTS + 1]; /* per worker, no atomics; [VS_MAX_PORTS]: frames we made */
     struct vs_worker_stats wstats;
+    _Atomic uint64_t quiescent;   /* bumped every loop: RCU grace periods */
+    _Atomic bool online;          /* inside vs_worker_run */
+    uint64_t mac_refresh_ns;      /* rewrite a MAC's last-seen time at most this often */
+    struct vs_pool_cache cache;
     uint64_t now_ns;
 };
 
@@ -202,7 +243,7 @@ struct vs_dp {
     struct vs_bridge bridges[VS_MAX_BRIDGES];
     struct vs_fib fib;
     uint32_t max_adj;
-    struct vs_adj *adj;
+    struct vs_adj_slot *adj;
     uint16_t n_workers;
     struct vs_worker *workers;
     struct vs_port_stats slow_stats[VS_MAX_PORTS + 1]; /* drops decided by the control plane */
@@ -210,14 +251,22 @@ struct vs_dp {
     bool offline;
     uint64_t next_sweep_ns;
     pthread_mutex_t tx_lock[VS_MAX_PORTS];  /* ports with fewer tx queues than workers */
+    pthread_mutex_t retire_lock;
+    struct vs_retired *retired;             /* RCU: memory waiting for a grace period */
     atomic_bool stop;
 };
+
+/* ---- RCU (rcu.c) ---------------------------------------------------------- */
+struct vs_retired;
+void vs_rcu_retire(struct vs_dp *dp, void *ptr, void (*release)(struct vs_dp *dp, void *ptr));
+void vs_rcu_reclaim(struct vs_dp *dp);
+void vs_rcu_synchronize(struct vs_dp *dp);
 
 /* ---- internal entry points ---------------------------------------------- */
 void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t vs_now_ns(void);
 
-int vs_fib_init(struct vs_fib *fib, uint32_t max_groups);
+int vs_fib_init(struct vs_fib *fib, struct vs_dp *dp, uint32_t max_groups);
 void vs_fib_fini(struct vs_fib *fib);
 static inline uint32_t vs_fib_lookup_inline(const struct vs_fib *fib, uint32_t ip) {
     uint32_t e = fib->tbl24[ip >> 8];
@@ -228,9 +277,11 @@ static inline uint32_t vs_fib_lookup_inline(const struct vs_fib *fib, uint32_t i
 
 int vs_bridge_table_init(struct vs_bridge *br);
 void vs_bridge_table_fini(struct vs_bridge *br);
-struct vs_mac_entry *vs_mac_find(struct vs_bridge *br, const uint8_t *mac, uint64_t now_ns);
-void vs_mac_learn(struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns);
-void vs_mac_sweep(struct vs_bridge *br, uint64_t now_ns);
+/* The member a MAC is behind, or -1; lock-free. */
+int vs_mac_find(struct vs_bridge *br, const uint8_t *mac, uint64_t now_ns);
+void vs_mac_learn(struct vs_dp *dp, struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns,
+                  uint64_t refresh_ns);
+void vs_mac_sweep(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns);
 
 /* pipeline.c */
 void vs_process_burst(struct vs_worker *w, struct vs_pkt **pkts, uint16_t n);

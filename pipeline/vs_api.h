@@ -153,7 +153,9 @@ uint32_t vs_fib_groups_used(struct vs_dp *dp);
 int vs_punt_poll(struct vs_dp *dp, struct vs_pkt **out, int max);
 const uint8_t *vs_pkt_data(struct vs_pkt *pkt);
 void vs_pkt_free(struct vs_dp *dp, struct vs_pkt *pkt);
-int vs_inject(struct vs_dp *dp, int mode, int iface, uint16_t in_port, const uint8_t *frame, uint16_t len, uint64_t ts_ns);
+/* vlan_pcp >= 0: the frame arrived tagged with that PCP (kept if a tag is pushed) */
+int vs_inject(struct vs_dp *dp, int mode, int iface, uint16_t in_port, const uint8_t *frame, uint16_t len,
+              uint64_t ts_ns, int vlan_pcp);
 void vs_slow_drop(struct vs_dp *dp, uint16_t port, int reason);
 void vs_punt_stats_get(struct vs_dp *dp, struct vs_punt_stats *out);
 

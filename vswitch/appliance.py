@@ -137,6 +137,9 @@ class Appliance:
         for bridge in cfg.bridges.values():
             iface = check(lib.vs_iface_add_bridge(self.dp, bridge.mac_aging * NS, bridge.mac_limit))
             self.iface_ids[bridge.name] = iface
+            # as Linux does: the router interface's MTU is its smallest member's
+            lib.vs_iface_set_mtu(self.dp, iface, min((cfg.interface(m).mtu for m in bridge.interfaces),
+                                                     default=config_mod.DEFAULT_MTU))
             for member in bridge.interfaces:
                 check(lib.vs_bridge_add_member(self.dp, iface, self.iface_ids[member]))
             for mac, member in bridge.static_macs:

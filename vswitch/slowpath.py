@@ -133,13 +133,13 @@ class SlowPath:
     def drop(self, in_port, reason):
         lib.vs_slow_drop(self.dp, in_port, DROP[reason])
 
-    def send(self, iface, frame, ts, in_port=NO_PORT):
-        lib.vs_inject(self.dp, lib.VS_INJECT_IFACE, iface, in_port, frame, len(frame), ts)
+    def send(self, iface, frame, ts, in_port=NO_PORT, vlan_pcp=-1):
+        lib.vs_inject(self.dp, lib.VS_INJECT_IFACE, iface, in_port, frame, len(frame), ts, vlan_pcp)
 
     def route(self, ip_packet, ts):
         """Originate an IPv4 packet: the core routes it (ARP included)."""
         frame = packets.pad(b"\0" * 14 + ip_packet)
-        lib.vs_inject(self.dp, lib.VS_INJECT_ROUTE, -1, NO_PORT, frame, len(frame), ts)
+        lib.vs_inject(self.dp, lib.VS_INJECT_ROUTE, -1, NO_PORT, frame, len(frame), ts, -1)
 
     # ---- ARP --------------------------------------------------------------
 
@@ -196,8 +196,8 @@ class SlowPath:
         self._set_forward(neighbor, mac)
         waiting, neighbor.queue = neighbor.queue, []
         ifc = self.l3[neighbor.iface]
-        for frame, in_port in waiting:
-            self.send(neighbor.iface, mac + ifc.mac + frame[12:], ts, in_port)
+        for frame, in_port, pcp in waiting:
+            self.send(neighbor.iface, mac + ifc.mac + frame[12:], ts, in_port, pcp)
         if waiting:
             self.log(f"neighbor {ip_text(neighbor.ip)} resolved, {len(waiting)} released")
 
@@ -216,7 +216,7 @@ class SlowPath:
         neighbor = self.neighbors.get(key)
         if neighbor and neighbor.mac and neighbor.state != "incomplete":
             ifc = self.l3[pkt.out_iface]
-            self.send(pkt.out_iface, neighbor.mac + ifc.mac + frame[12:], pkt.ts_ns, pkt.in_port)
+            self.send(pkt.out_iface, neighbor.mac + ifc.mac + frame[12:], pkt.ts_ns, pkt.in_port, _pcp(pkt))
             return
         if neighbor is None:
             neighbor = Neighbor(ip=pkt.nh_ip, iface=pkt.out_iface)
@@ -224,7 +224,7 @@ class SlowPath:
         if len(neighbor.queue) >= ARP_QUEUE_MAX:
             self.drop(pkt.in_port, "arp_queue_full")
             return
-        neighbor.queue.append((frame, pkt.in_port))
+        neighbor.queue.append((frame, pkt.in_port, _pcp(pkt)))
         if neighbor.timer is None:
             neighbor.requests = 0
             self._solicit(neighbor, pkt.ts_ns)
@@ -241,7 +241,7 @@ class SlowPath:
 
     def _give_up(self, neighbor):
         neighbor.timer = None
-        for _, in_port in neighbor.queue:
+        for _, in_port, _ in neighbor.queue:
             self.drop(in_port, "arp_timeout")
         neighbor.queue = []
         neighbor.requests = 0
@@ -297,6 +297,11 @@ class SlowPath:
             return
         self.route(packets.icmp_error(ip, icmp_type, code, ifc.address_for(ip.src), mtu), pkt.ts_ns)
         self.counters["icmp_errors_sent"] += 1
+
+
+def _pcp(pkt):
+    """The PCP a punted packet arrived with, or -1 if it arrived untagged."""
+    return pkt.vlan_pcp if pkt.arrived_tagged else -1
 
 
 def _unicast_source(ip):
