@@ -1,9 +1,10 @@
 /* pcap.c — a port backed by pcap files.
  *
- * rx: the whole rx_pcap is read into memory at open; each rx queue has its
- * own cursor over the frames and copies each one into a pool buffer, as a
- * NIC would DMA it.  With loop, a queue wraps around forever (benchmarks);
- * without, it stops at the end.  Offline mode reads queue 0 one frame at a
+ * rx: the whole rx_pcap is read into memory at open and its frames dealt to
+ * the rx queues by a flow hash, as RSS would (one flow, one queue, in
+ * order); each queue copies its frames into pool buffers, as a NIC would
+ * DMA them.  With loop, a queue wraps around forever (benchmarks); without,
+ * it stops at its end.  Offline mode reads queue 0 one frame at a
  * time in timestamp order (next_ts) and keeps the pcap timestamps.
  * tx: classic microsecond pcap, written through a large stdio buffer.
  */
@@ -31,6 +32,8 @@ struct pcap_port {
     uint8_t *data;            /* the rx file */
     struct pcap_frame *frames;
     uint32_t n_frames;
+    uint32_t *queue_frames[VS_MAX_QUEUES];  /* indexes into frames, per rx queue */
+    uint32_t queue_len[VS_MAX_QUEUES];
     uint32_t cursor[VS_MAX_QUEUES];
     int loop;
     FILE *tx;
@@ -148,18 +151,20 @@ static int load_rx(struct pcap_port *pp, const char *path) {
 
 static uint16_t pcap_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, uint16_t n) {
     struct pcap_port *pp = (struct pcap_port *)port;
-    if (!pp->n_frames) return 0;
+    uint32_t len = pp->queue_len[q];
+    if (!len) return 0;
+    const uint32_t *order = pp->queue_frames[q];
     uint32_t *cur = &pp->cursor[q];
     uint64_t now = 0;
     uint16_t got = 0;
     while (got < n) {
-        if (*cur == pp->n_frames) {
+        if (*cur == len) {
             if (!pp->loop) break;
             *cur = 0;
         }
         struct vs_pkt *p = vs_pool_alloc(port->pool);
         if (!p) break;
-        const struct pcap_frame *f = &pp->frames[(*cur)++];
+        const struct pcap_frame *f = &pp->frames[order[(*cur)++]];
         memcpy(vs_pkt_bytes(p), pp->data + f->offset, f->len);
         p->len = f->len;
         if (port->next_ts) {
@@ -173,9 +178,40 @@ static uint16_t pcap_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, 
     return got;
 }
 
+/* A flow hash over what RSS would hash: IPv4 addresses (behind one 802.1Q
+ * tag at most), else the MAC addresses. */
+static uint32_t flow_hash(const uint8_t *f, uint16_t len) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    unsigned l3 = 14;
+    if (len >= 18 && f[12] == 0x81 && f[13] == 0x00) l3 = 18;
+    unsigned from = 0, count = 12;
+    if (len >= l3 + 20 && f[l3 - 2] == 0x08 && f[l3 - 1] == 0x00) {
+        from = l3 + 12;
+        count = 8;
+    }
+    for (unsigned i = from; i < from + count && i < len; i++) h = (h ^ f[i]) * 0x100000001b3ull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static int deal_to_queues(struct pcap_port *pp, uint16_t n_rxq) {
+    for (uint16_t q = 0; q < n_rxq; q++) {
+        pp->queue_frames[q] = malloc((pp->n_frames ? pp->n_frames : 1) * sizeof(uint32_t));
+        if (!pp->queue_frames[q]) {
+            vs_set_error("out of memory");
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < pp->n_frames; i++) {
+        const struct pcap_frame *f = &pp->frames[i];
+        uint16_t q = n_rxq == 1 ? 0 : flow_hash(pp->data + f->offset, f->len) % n_rxq;
+        pp->queue_frames[q][pp->queue_len[q]++] = i;
+    }
+    return 0;
+}
+
 static int64_t pcap_next_ts(struct vs_port *port) {
     struct pcap_port *pp = (struct pcap_port *)port;
-    return pp->cursor[0] < pp->n_frames ? (int64_t)pp->frames[pp->cursor[0]].ts_ns : -1;
+    return pp->cursor[0] < pp->queue_len[0] ? (int64_t)pp->frames[pp->queue_frames[0][pp->cursor[0]]].ts_ns : -1;
 }
 
 static uint16_t pcap_tx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, uint16_t n) {
@@ -203,6 +239,7 @@ static void pcap_close(struct vs_port *port) {
     struct pcap_port *pp = (struct pcap_port *)port;
     if (pp->tx) fclose(pp->tx);
     free(pp->tx_buf);
+    for (int q = 0; q < VS_MAX_QUEUES; q++) free(pp->queue_frames[q]);
     free(pp->frames);
     free(pp->data);
     free(pp);
@@ -247,7 +284,8 @@ int vs_port_pcap_open(struct vs_dp *dp, const char *name, const char *rx_path, c
     /* Offline replay (no loop) follows the pcap clock; a loop is a traffic generator. */
     port->next_ts = loop ? NULL : pcap_next_ts;
     pp->loop = loop;
-    if ((rx_path && rx_path[0] && load_rx(pp, rx_path)) || (tx_path && tx_path[0] && open_tx(pp, tx_path))) {
+    if ((rx_path && rx_path[0] && (load_rx(pp, rx_path) || deal_to_queues(pp, n_rxq))) ||
+        (tx_path && tx_path[0] && open_tx(pp, tx_path))) {
         pcap_close(port);
         return -1;
     }

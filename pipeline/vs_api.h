@@ -165,5 +165,7 @@ int vs_worker_assign(struct vs_dp *dp, int worker, int port, int queue);
 void vs_worker_run(struct vs_dp *dp, int worker);
 void vs_worker_stats_get(struct vs_dp *dp, int worker, struct vs_worker_stats *out);
 void vs_dp_stop(struct vs_dp *dp);
+/* Free what workers can no longer see (memory retired by table changes). */
+void vs_rcu_reclaim(struct vs_dp *dp);
 
 #endif

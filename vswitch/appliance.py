@@ -119,7 +119,7 @@ class Appliance:
                 if tx:
                     os.makedirs(os.path.dirname(tx) or ".", exist_ok=True)
                 loop = bool(port.options.get("loop"))
-                queues = self.workers if loop else 1
+                queues = self.rx_queues(port)
                 pid = lib.vs_port_pcap_open(self.dp, name, (rx or "").encode(), (tx or "").encode(),
                                             loop, queues, port.mtu)
             else:
@@ -240,6 +240,7 @@ class Appliance:
                 now = time.monotonic()
                 if now >= next_sample:
                     self._sample_workers(now)
+                    lib.vs_rcu_reclaim(self.dp)
                     next_sample = now + WORKER_SAMPLE_S
                 if stats_interval and now >= next_stats:
                     previous = self.print_stats(previous, now)
@@ -280,19 +281,21 @@ class Appliance:
             return state.show(self, req["what"])
         raise control.ControlError(f"unknown command {req['cmd']!r}")
 
+    def rx_queues(self, port):
+        """A pcap port's rx queues: as configured, else one per worker for a
+        loop (a traffic generator per core), else one; offline, always one."""
+        if self.offline or not port.options.get("rx_pcap"):
+            return 1
+        return port.options.get("rx_queues", self.workers if port.options.get("loop") else 1)
+
     def _assign_queues(self):
-        """Deal the rx queues to workers: a looping pcap has one per worker."""
+        """Deal every rx queue to a worker, round robin."""
         for port in self.cfg.ports.values():
-            pid = self.iface_ids[port.name]
-            if port.driver == "null":
+            if port.driver != "pcap":
                 continue
-            if port.options.get("loop"):
-                pairs = [(w, w) for w in range(self.workers)]
-            elif port.options.get("rx_pcap"):
-                pairs = [(0, 0)]
-            else:
-                pairs = []
-            for w, queue in pairs:
+            pid = self.iface_ids[port.name]
+            for queue in range(self.rx_queues(port) if port.options.get("rx_pcap") else 0):
+                w = queue % self.workers
                 check(lib.vs_worker_assign(self.dp, w, pid, queue))
                 self.worker_queues[w].append(f"{port.name}:{queue}")
 

@@ -41,7 +41,7 @@ DRIVER_OPTIONS = {
     "af_xdp": ("interface", "rx_queues", "fix_checksums"),
     "af_packet": ("interface",),
     "tap": ("interface",),
-    "pcap": ("rx_pcap", "tx_pcap", "loop"),
+    "pcap": ("rx_pcap", "tx_pcap", "loop", "rx_queues"),
     "null": (),
 }
 REQUIRED_OPTIONS = {
