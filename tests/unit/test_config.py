@@ -359,7 +359,7 @@ BAD_CONFIGS = {
                          ["c.yaml:3:22: unknown key 'foo' in port 'p1' (driver null takes no options)"]),
     "key of another driver": ("version: 1\nports:\n  p1: {driver: pcap, tx_pcap: o.pcap, pci: 00:01.0}\n",
                               ["c.yaml:3:39: unknown key 'pci' in port 'p1' "
-                               "(driver pcap takes rx_pcap, tx_pcap, loop)"]),
+                               "(driver pcap takes rx_pcap, tx_pcap, loop, rx_queues)"]),
     "duplicate port key": ("version: 1\nports:\n  p1: {driver: null, mtu: 1400, mtu: 1500}\n",
                            ["c.yaml:3:33: duplicate key 'mtu'"]),
     "missing pci": ("version: 1\nports:\n  nic: {driver: virtio}\n",
