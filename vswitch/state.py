@@ -76,11 +76,13 @@ def worker_rate(previous, stats, now):
 
 
 def workers(app):
+    """Totals read now; rates from the last sample period."""
     rows = []
+    now = ffi.new("struct vs_worker_stats *")
     for w, rate in enumerate(app.worker_rates):
-        raw = rate["raw"] or {}
+        lib.vs_worker_stats_get(app.dp, w, now)
         rows.append({"id": w, "cpu": app.worker_cpus[w], "rx_queues": list(app.worker_queues[w]),
-                     "packets": raw.get("packets", 0), "idle_polls": raw.get("idle_polls", 0),
+                     "packets": now.packets, "idle_polls": now.idle_polls,
                      "packets_per_s": round(rate["packets_per_s"], 1),
                      "busy_percent": round(rate["busy_percent"], 1),
                      "cycles_per_packet": round(rate["cycles_per_packet"], 1)})
