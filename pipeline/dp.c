@@ -413,6 +413,7 @@ int vs_worker_assign(struct vs_dp *dp, int worker, int port, int queue) {
         vs_set_error("worker %d has too many rx queues", worker);
         return -1;
     }
+    dp->offline = false;  /* a data plane with queues dealt to workers runs on the real clock */
     w->rxq[w->n_rxq].port = (uint16_t)port;
     w->rxq[w->n_rxq].queue = (uint16_t)queue;
     w->n_rxq++;
@@ -423,7 +424,6 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
     struct vs_worker *w = &dp->workers[worker];
     struct vs_pkt *pkts[VS_BURST];
     unsigned idle = 0;
-    dp->offline = false;
     w->mac_refresh_ns = VS_MAC_REFRESH_NS;
     vs_pool_cache_attach(&w->cache);
     atomic_store_explicit(&w->online, true, memory_order_release);

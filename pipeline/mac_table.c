@@ -26,9 +26,15 @@ static inline uint32_t mac_hash(uint64_t key) {
     return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
+/* Time since an entry was last seen.  Workers stamp entries with their own
+ * loop-start clocks, so a stamp can be a little ahead of another worker's
+ * `now` or of a sweep's: that is age 0, not a wrapped 2^64 (which would age
+ * out, or re-learn, an entry that is in active use). */
+static inline uint64_t mac_age(uint64_t now, uint64_t seen) { return now > seen ? now - seen : 0; }
+
 static inline bool entry_live(const struct vs_bridge *br, struct vs_mac_entry *e, uint64_t now) {
     return e->is_static || br->aging_ns == 0 ||
-           now - atomic_load_explicit(&e->last_seen_ns, RELAXED) <= br->aging_ns;
+           mac_age(now, atomic_load_explicit(&e->last_seen_ns, RELAXED)) <= br->aging_ns;
 }
 
 static inline bool slot_used(uint64_t key) { return key != 0 && key != VS_MAC_TOMBSTONE; }
@@ -118,7 +124,9 @@ static void rebuild(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns) {
 }
 
 /* Under the lock: a slot for a new key, its fields written before the key
- * is published so a reader that finds the key sees the whole entry. */
+ * is published so a reader that finds the key sees the whole entry.  Only
+ * empty slots are taken: a tombstone may still be read as its old entry by
+ * a worker, so tombstones go only when a rebuild retires the whole table. */
 static void insert_locked(struct vs_dp *dp, struct vs_bridge *br, uint64_t key, uint16_t iface,
                           uint64_t now_ns, uint8_t is_static) {
     struct vs_mac_table *t = current(br);
@@ -127,14 +135,9 @@ static void insert_locked(struct vs_dp *dp, struct vs_bridge *br, uint64_t key, 
         t = current(br);
     }
     uint32_t i = mac_hash(key) & t->mask;
-    struct vs_mac_entry *tomb = NULL;
-    for (;; i = (i + 1) & t->mask) {
-        uint64_t k = atomic_load_explicit(&t->e[i].key, RELAXED);
-        if (k == 0) break;
-        if (k == VS_MAC_TOMBSTONE && !tomb) tomb = &t->e[i];
-    }
-    struct vs_mac_entry *slot = tomb ? tomb : &t->e[i];
-    if (!tomb) br->n_used++;
+    while (atomic_load_explicit(&t->e[i].key, RELAXED)) i = (i + 1) & t->mask;
+    struct vs_mac_entry *slot = &t->e[i];
+    br->n_used++;
     atomic_store_explicit(&slot->iface, iface, RELAXED);
     atomic_store_explicit(&slot->last_seen_ns, now_ns, RELAXED);
     slot->is_static = is_static;
@@ -163,13 +166,13 @@ void vs_mac_learn(struct vs_dp *dp, struct vs_bridge *br, const uint8_t *mac, ui
     if (VS_LIKELY(e != NULL)) {
         if (e->is_static) return;
         uint64_t seen = atomic_load_explicit(&e->last_seen_ns, RELAXED);
-        bool live = br->aging_ns == 0 || now_ns - seen <= br->aging_ns;
+        bool live = br->aging_ns == 0 || mac_age(now_ns, seen) <= br->aging_ns;
         if (!live) {
             atomic_fetch_add_explicit(&br->stats.aged, 1, RELAXED);
             atomic_fetch_add_explicit(&br->stats.learned, 1, RELAXED);
         } else if (atomic_load_explicit(&e->iface, RELAXED) != iface) {
             atomic_fetch_add_explicit(&br->stats.moved, 1, RELAXED);
-        } else if (now_ns - seen < refresh_ns) {
+        } else if (mac_age(now_ns, seen) < refresh_ns) {
             return;  /* fresh enough: spare the cache line other workers read */
         }
         atomic_store_explicit(&e->iface, iface, RELAXED);

@@ -35,34 +35,39 @@ static bool grace_over(struct vs_dp *dp, const uint64_t *seen) {
 
 void vs_rcu_retire(struct vs_dp *dp, void *ptr, void (*release)(struct vs_dp *dp, void *ptr)) {
     struct vs_retired *r = malloc(sizeof(*r));
-    if (!r) {
-        /* cannot defer: leak rather than free under a reader */
-        return;
-    }
+    if (!r) return;  /* cannot defer: leak rather than free under a reader */
     r->ptr = ptr;
     r->release = release;
     snapshot(dp, r->seen);
     pthread_mutex_lock(&dp->retire_lock);
-    r->next = dp->retired;
-    dp->retired = r;
+    r->next = atomic_load_explicit(&dp->retired, memory_order_relaxed);
+    atomic_store_explicit(&dp->retired, r, memory_order_relaxed);
     pthread_mutex_unlock(&dp->retire_lock);
 }
 
 void vs_rcu_reclaim(struct vs_dp *dp) {
-    if (!atomic_load_explicit((_Atomic(struct vs_retired *) *)&dp->retired, memory_order_relaxed)) return;
+    if (!atomic_load_explicit(&dp->retired, memory_order_relaxed)) return;  /* the usual case, no lock */
     pthread_mutex_lock(&dp->retire_lock);
-    struct vs_retired **link = &dp->retired, *done = NULL;
-    while (*link) {
-        struct vs_retired *r = *link;
+    struct vs_retired *list = atomic_exchange_explicit(&dp->retired, NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&dp->retire_lock);
+    struct vs_retired *keep = NULL, **keep_tail = &keep, *done = NULL;
+    while (list) {
+        struct vs_retired *r = list;
+        list = r->next;
         if (grace_over(dp, r->seen)) {
-            *link = r->next;
             r->next = done;
             done = r;
         } else {
-            link = &r->next;
+            *keep_tail = r;
+            keep_tail = &r->next;
         }
     }
-    pthread_mutex_unlock(&dp->retire_lock);
+    if (keep) {
+        pthread_mutex_lock(&dp->retire_lock);
+        *keep_tail = atomic_load_explicit(&dp->retired, memory_order_relaxed);
+        atomic_store_explicit(&dp->retired, keep, memory_order_relaxed);
+        pthread_mutex_unlock(&dp->retire_lock);
+    }
     while (done) {
         struct vs_retired *r = done;
         done = r->next;

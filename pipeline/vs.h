@@ -252,7 +252,7 @@ struct vs_dp {
     uint64_t next_sweep_ns;
     pthread_mutex_t tx_lock[VS_MAX_PORTS];  /* ports with fewer tx queues than workers */
     pthread_mutex_t retire_lock;
-    struct vs_retired *retired;             /* RCU: memory waiting for a grace period */
+    _Atomic(struct vs_retired *) retired;   /* RCU: memory waiting for a grace period */
     atomic_bool stop;
 };
 
@@ -268,10 +268,12 @@ uint64_t vs_now_ns(void);
 
 int vs_fib_init(struct vs_fib *fib, struct vs_dp *dp, uint32_t max_groups);
 void vs_fib_fini(struct vs_fib *fib);
+/* Acquire loads pair with the writer's release stores (fib.c publish); on
+ * x86 they are plain loads. */
 static inline uint32_t vs_fib_lookup_inline(const struct vs_fib *fib, uint32_t ip) {
-    uint32_t e = fib->tbl24[ip >> 8];
+    uint32_t e = __atomic_load_n(&fib->tbl24[ip >> 8], __ATOMIC_ACQUIRE);
     if (VS_UNLIKELY(e & VS_FIB_GROUP_FLAG))
-        e = fib->tbl8[((e & ~VS_FIB_GROUP_FLAG) << 8) | (ip & 0xff)];
+        e = __atomic_load_n(&fib->tbl8[((e & ~VS_FIB_GROUP_FLAG) << 8) | (ip & 0xff)], __ATOMIC_ACQUIRE);
     return e;
 }
 
