@@ -59,7 +59,8 @@ void vs_pool_fini(struct vs_pool *pool) {
     memset(pool, 0, sizeof(*pool));
 }
 
-static __thread struct vs_pool_cache *thread_cache;
+/* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per packet */
+static __thread struct vs_pool_cache *thread_cache __attribute__((tls_model("initial-exec")));
 
 void vs_pool_cache_attach(struct vs_pool_cache *cache) {
     cache->n = 0;
