@@ -162,7 +162,7 @@ class RefBridge:
 @st.composite
 def scenarios(draw):
     aging = draw(st.sampled_from([0, 1000, 2 * 10**9]), label="aging_ns")
-    limit = draw(st.sampled_from([1, 2, 3, 1000]), label="mac_limit")
+    limit = draw(st.sampled_from([1, 1, 2, 3, 1000]), label="mac_limit")
     near = [0, 1] + ([aging - 1, aging, aging + 1] if aging else [])
     delta = st.one_of(
         st.sampled_from(near),
@@ -308,7 +308,7 @@ def compare(dp, br, ref, now, when, aged=False):
         assert ps.rx_dropped == ps.drops[RESERVED] + ps.drops[SAME_IFACE], "%s: port %d other drops" % (when, p)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_mac_learning_matches_reference(workdir, scenario):
     run_scenario(workdir, *scenario)
@@ -339,11 +339,15 @@ BCAST = b"\xff" * 6
         # so A ends up on member 2
         (1000, 10, {}, [("frame", 3, B, A, 0), ("frame", 2, A, B, 5), ("frame", 1, A, B, 0),
                         ("frame", 3, B, A, 1)], 0),
+        # a learned MAC made static frees its place under the limit
+        (0, 1, {}, [("frame", 1, A, BCAST, 0), ("static", 2, A, 1), ("frame", 3, B, A, 1),
+                    ("frame", 1, C, B, 1)], 0),
         # flush one member, then all including statics
         (0, 10, {C: 1}, [("frame", 1, A, BCAST, 0), ("frame", 2, B, BCAST, 1), ("flush", 1, False, 1),
                          ("frame", 3, B, A, 1), ("flush", -1, True, 1), ("frame", 3, A, C, 1)], 0),
     ],
-    ids=["aging-boundary", "never-ages", "move-and-limit", "statics", "zero-mac", "ties", "flush"],
+    ids=["aging-boundary", "never-ages", "move-and-limit", "statics", "zero-mac", "ties",
+         "static-replaces-learned", "flush"],
 )
 def test_mac_fixed_cases(workdir, aging, limit, initial, steps, tail):
     run_scenario(workdir, aging, limit, initial, steps, tail)
