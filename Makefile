@@ -41,3 +41,6 @@ $(STAMP): $(VENV)/bin/python pyproject.toml setup.py $(CORE_SOURCES) | system-pa
 
 clean:
 	rm -rf $(VENV) build *.egg-info vswitch/_core*.so tests/fuzz/build
+
+# fuzz-sanitize, fuzz-run, fuzz-corpus, ...: the packet path under ASan/UBSan and libFuzzer
+include tests/fuzz/fuzz.mk

@@ -67,18 +67,19 @@ static uint8_t *read_file(const char *path, size_t *size) {
     return buf;
 }
 
-/* Stable insertion sort: files are nearly always in order already, and a
- * record out of order must still come after equal timestamps before it. */
+/* Timestamp order; equal timestamps keep file order (offsets grow with it). */
+static int by_time(const void *a, const void *b) {
+    const struct pcap_frame *x = a, *y = b;
+    if (x->ts_ns != y->ts_ns) return x->ts_ns < y->ts_ns ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
 static void sort_by_time(struct pcap_frame *f, uint32_t n) {
-    for (uint32_t i = 1; i < n; i++) {
-        struct pcap_frame x = f[i];
-        uint32_t j = i;
-        while (j > 0 && f[j - 1].ts_ns > x.ts_ns) {
-            f[j] = f[j - 1];
-            j--;
+    for (uint32_t i = 1; i < n; i++)
+        if (f[i].ts_ns < f[i - 1].ts_ns) {  /* almost every file is in order already */
+            qsort(f, n, sizeof(*f), by_time);
+            return;
         }
-        f[j] = x;
-    }
 }
 
 /* Index every record; records cut short or too big for a buffer are

@@ -217,6 +217,22 @@ int vs_mac_add_static(struct vs_dp *dp, int bridge_iface, const uint8_t *mac, in
     uint64_t key = mac_key(mac);
     lock(br);
     struct vs_mac_entry *e = find_slot(current(br), key);
+    if (!e || !e->is_static) {
+        /* One more static: statics plus mac_limit learned entries must fit in
+         * half the table, or it could fill and a probe for an absent MAC
+         * would never end.  n_used - n_learned counts statics and tombstones;
+         * near the cap, rebuild (drops tombstones) and count again. */
+        uint32_t room = (current(br)->mask + 1) / 2 - br->mac_limit;  /* >= VS_MAX_MEMBERS */
+        if (br->n_used - br->n_learned >= room) {
+            rebuild(dp, br, vs_dp_clock(dp));
+            e = find_slot(current(br), key);
+        }
+        if (br->n_used - br->n_learned >= room) {
+            unlock(br);
+            vs_set_error("MAC table full: at most %u static MACs with mac_limit %u", room, br->mac_limit);
+            return -1;
+        }
+    }
     if (e) {  /* replace: remove, then insert whole, so no reader sees a mix */
         if (!e->is_static) br->n_learned--;
         atomic_store_explicit(&e->key, VS_MAC_TOMBSTONE, memory_order_release);

@@ -59,12 +59,14 @@ static inline void tx_enqueue(struct vs_worker *w, uint16_t port_id, struct vs_p
     if (q->n == VS_TX_BATCH) tx_flush(w, port_id);
 }
 
-/* Out of a port or VLAN interface: the MTU, the tag, the port's batch. */
-static void output_l2(struct vs_worker *w, uint16_t iface_id, struct vs_pkt *p) {
+/* Out of a port or VLAN interface: the MTU, the tag, the port's batch.
+ * Returns 0 once queued; else the reason it cannot go, the packet untouched
+ * and still the caller's (one frame has one fate: the caller counts it). */
+static int output_l2(struct vs_worker *w, uint16_t iface_id, struct vs_pkt *p) {
     struct vs_dp *dp = w->dp;
     const struct vs_iface *ifc = &dp->ifaces[iface_id];
-    if (VS_UNLIKELY(!dp->ports[ifc->port]->admin_up)) return drop(w, p, VS_DROP_INTERFACE_DOWN);
-    if (VS_UNLIKELY(p->len - VS_ETH_HLEN > ifc->mtu)) return drop(w, p, VS_DROP_MTU_EXCEEDED);
+    if (VS_UNLIKELY(!dp->ports[ifc->port]->admin_up)) return VS_DROP_INTERFACE_DOWN;
+    if (VS_UNLIKELY(p->len - VS_ETH_HLEN > ifc->mtu)) return VS_DROP_MTU_EXCEEDED;
     if (ifc->kind == VS_IF_VLAN) {
         uint8_t *old = vs_pkt_bytes(p);
         p->data_off -= 4;
@@ -76,6 +78,15 @@ static void output_l2(struct vs_worker *w, uint16_t iface_id, struct vs_pkt *p) 
         wr16(eth + 14, (uint16_t)(pcp << 13 | ifc->vid));
     }
     tx_enqueue(w, ifc->port, p);
+    return 0;
+}
+
+/* One frame to one interface: forwarded, or dropped for why it could not go. */
+static void forward_l2(struct vs_worker *w, uint16_t iface_id, struct vs_pkt *p) {
+    struct vs_port_stats *s = in_stats(w, p);  /* before output: the packet is then the port's */
+    int refused = output_l2(w, iface_id, p);
+    if (refused) return drop(w, p, refused);
+    s->forwarded++;
 }
 
 static struct vs_pkt *clone_pkt(struct vs_worker *w, const struct vs_pkt *p) {
@@ -91,23 +102,38 @@ static struct vs_pkt *clone_pkt(struct vs_worker *w, const struct vs_pkt *p) {
     return c;
 }
 
-/* Every member but the one it came from; copies for all but the last. */
+/* Every member but the one it came from; copies for all but the last.  A
+ * copy a member cannot take is that member's tx drop; the frame is flooded
+ * if any copy left, else dropped for the last member's reason. */
 static void flood(struct vs_worker *w, const struct vs_bridge *br, uint16_t from_iface, struct vs_pkt *p) {
+    struct vs_dp *dp = w->dp;
     int last = -1;
     for (int i = 0; i < br->n_members; i++)
         if (br->members[i] != from_iface) last = i;
     if (last < 0) return drop(w, p, VS_DROP_L2_NO_MEMBER);
-    in_stats(w, p)->flooded++;
+    struct vs_port_stats *s = in_stats(w, p);
+    unsigned sent = 0;
     for (int i = 0; i < last; i++) {
         if (br->members[i] == from_iface) continue;
         struct vs_pkt *c = clone_pkt(w, p);
         if (!c) {
-            in_stats(w, p)->drops[VS_DROP_NO_BUFFER]++;
+            s->drops[VS_DROP_NO_BUFFER]++;
             continue;
         }
-        output_l2(w, br->members[i], c);
+        if (output_l2(w, br->members[i], c)) {
+            w->stats[dp->ifaces[br->members[i]].port].tx_dropped++;
+            vs_pool_free(&dp->pool, c);
+        } else {
+            sent++;
+        }
     }
-    output_l2(w, br->members[last], p);
+    int refused = output_l2(w, br->members[last], p);
+    if (refused && !sent) return drop(w, p, refused);
+    if (refused) {
+        w->stats[dp->ifaces[br->members[last]].port].tx_dropped++;
+        vs_pool_free(&dp->pool, p);
+    }
+    s->flooded++;
 }
 
 /* The bridge's forwarding decision, for frames from a member or from the router. */
@@ -117,8 +143,7 @@ static void bridge_forward(struct vs_worker *w, struct vs_bridge *br, uint16_t f
     int member = vs_mac_find(br, dst, w->now_ns);
     if (member < 0) return flood(w, br, from_iface, p);
     if (member == from_iface) return drop(w, p, VS_DROP_L2_SAME_INTERFACE);
-    in_stats(w, p)->forwarded++;
-    output_l2(w, (uint16_t)member, p);
+    forward_l2(w, (uint16_t)member, p);
 }
 
 /* L3 egress on a logical interface: a bridge's router interface goes
@@ -126,8 +151,7 @@ static void bridge_forward(struct vs_worker *w, struct vs_bridge *br, uint16_t f
 static void output_iface(struct vs_worker *w, uint16_t iface_id, struct vs_pkt *p) {
     const struct vs_iface *ifc = &w->dp->ifaces[iface_id];
     if (ifc->kind == VS_IF_BRIDGE) return bridge_forward(w, &w->dp->bridges[ifc->bridge], iface_id, p);
-    in_stats(w, p)->forwarded++;
-    output_l2(w, iface_id, p);
+    forward_l2(w, iface_id, p);
 }
 
 /* ---- punt ---------------------------------------------------------------- */
@@ -139,8 +163,7 @@ static bool police(struct vs_worker *w, int reason) {
     if (now > pol->last_ns) {
         uint64_t elapsed = now - pol->last_ns;
         uint64_t cap = pol->burst * 1000000000ull;
-        /* elapsed * rate overflows only after ~584 years / rate; clamp first */
-        uint64_t add = elapsed > cap ? cap : elapsed * pol->rate;
+        uint64_t add = elapsed >= cap / pol->rate ? cap : elapsed * pol->rate;  /* no 64-bit wrap */
         pol->tokens_x1e9 = pol->tokens_x1e9 + add > cap ? cap : pol->tokens_x1e9 + add;
     }
     pol->last_ns = now;
@@ -167,9 +190,10 @@ static int punt_try(struct vs_worker *w, struct vs_pkt *p, int reason) {
 
 /* The punt is the packet's fate (ARP, for us, awaiting ARP). */
 static void punt(struct vs_worker *w, struct vs_pkt *p, int reason) {
+    struct vs_port_stats *s = in_stats(w, p);
     int refused = punt_try(w, p, reason);
     if (refused) return drop(w, p, refused);
-    in_stats(w, p)->punted++;
+    s->punted++;
 }
 
 /* The packet is dropped for `reason`; the control plane gets it to answer
@@ -342,6 +366,28 @@ static void classify(struct vs_worker *w, struct vs_pkt *p) {
     drop(w, p, VS_DROP_NO_INTERFACE);
 }
 
+/* Frames from the control plane (pkt->flags = mode, pkt->out_iface = iface).
+ * Their fate counts on in_port like any frame's: a packet released after
+ * ARP shows as punted, then as forwarded (or dropped). */
+void vs_process_inject(struct vs_worker *w, struct vs_pkt *p) {
+    struct vs_dp *dp = w->dp;
+    if (p->flags == VS_INJECT_IFACE) return output_iface(w, p->out_iface, p);
+    uint8_t *eth = vs_pkt_bytes(p);
+    wr16(eth + 12, VS_ETHERTYPE_IPV4);
+    uint32_t adj_id = vs_fib_lookup_inline(&dp->fib, rd32(eth + VS_ETH_HLEN + 16));
+    const struct vs_adj *adj = vs_adj_get(dp->adj, adj_id);
+    switch (adj->type) {
+    case VS_ADJ_GLEAN:
+    case VS_ADJ_INCOMPLETE:
+    case VS_ADJ_FORWARD:
+        if (rd16(eth + VS_ETH_HLEN + 2) > dp->ifaces[adj->iface].mtu) return drop(w, p, VS_DROP_MTU_EXCEEDED);
+        return adj_output(w, adj_id, p);
+    case VS_ADJ_BLACKHOLE: return drop(w, p, VS_DROP_BLACKHOLE);
+    case VS_ADJ_BROADCAST: return drop(w, p, VS_DROP_L3_BROADCAST);
+    default: return drop(w, p, VS_DROP_NO_ROUTE);  /* no route, or to ourselves */
+    }
+}
+
 void vs_process_burst(struct vs_worker *w, struct vs_pkt **pkts, uint16_t n) {
     for (uint16_t i = 0; i < n; i++) {
         if (i + 1 < n) __builtin_prefetch(vs_pkt_bytes(pkts[i + 1]));
@@ -350,22 +396,3 @@ void vs_process_burst(struct vs_worker *w, struct vs_pkt **pkts, uint16_t n) {
     vs_tx_flush_all(w);
 }
 
-/* Frames from the control plane (pkt->flags = mode, pkt->out_iface = iface). */
-void vs_process_inject(struct vs_worker *w, struct vs_pkt *p) {
-    struct vs_dp *dp = w->dp;
-    if (p->flags == VS_INJECT_IFACE) {
-        output_iface(w, p->out_iface, p);
-        return;
-    }
-    uint8_t *eth = vs_pkt_bytes(p);
-    wr16(eth + 12, VS_ETHERTYPE_IPV4);
-    uint32_t adj_id = vs_fib_lookup_inline(&dp->fib, rd32(eth + VS_ETH_HLEN + 16));
-    switch (vs_adj_get(dp->adj, adj_id)->type) {
-    case VS_ADJ_GLEAN:
-    case VS_ADJ_INCOMPLETE:
-    case VS_ADJ_FORWARD: return adj_output(w, adj_id, p);
-    case VS_ADJ_BLACKHOLE: return drop(w, p, VS_DROP_BLACKHOLE);
-    case VS_ADJ_BROADCAST: return drop(w, p, VS_DROP_L3_BROADCAST);
-    default: return drop(w, p, VS_DROP_NO_ROUTE);  /* no route, or to ourselves */
-    }
-}
