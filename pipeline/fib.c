@@ -6,22 +6,39 @@
  * under a longer prefix.  The writer keeps the prefix length behind every
  * entry (depth24/depth8) so an insert overwrites only what it is more
  * specific than, and a delete restores the covering route the caller names.
- * All tables are calloc'd: pages never touched cost nothing.
+ * The tables readers use are mapped zeroed and asked to be backed by 2 MiB
+ * pages: a full table spreads lookups over all 64 MiB of tbl24, and with
+ * 4 KiB pages nearly every one would also miss the TLB.  Pages never
+ * touched cost nothing either way.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "vs.h"
 
 #define TBL24_ENTRIES (1u << 24)
 #define GROUP_ENTRIES 256u
 
+static size_t tbl8_bytes(uint32_t max_groups) { return (size_t)max_groups * GROUP_ENTRIES * sizeof(uint32_t); }
+
+static uint32_t *map_table(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE);  /* a hint: without transparent huge pages, 4 KiB pages it is */
+    return p;
+}
+
+static void unmap_table(uint32_t *table, size_t bytes) {
+    if (table) munmap(table, bytes);
+}
+
 int vs_fib_init(struct vs_fib *fib, struct vs_dp *dp, uint32_t max_groups) {
     memset(fib, 0, sizeof(*fib));
     fib->dp = dp;
     fib->max_groups = max_groups;
-    fib->tbl24 = calloc(TBL24_ENTRIES, sizeof(uint32_t));
+    fib->tbl24 = map_table(TBL24_ENTRIES * sizeof(uint32_t));
     fib->depth24 = calloc(TBL24_ENTRIES, 1);
-    fib->tbl8 = calloc((size_t)max_groups * GROUP_ENTRIES, sizeof(uint32_t));
+    fib->tbl8 = map_table(tbl8_bytes(max_groups));
     fib->depth8 = calloc((size_t)max_groups * GROUP_ENTRIES, 1);
     fib->free_groups = calloc(max_groups, sizeof(uint32_t));
     if (!fib->tbl24 || !fib->depth24 || !fib->tbl8 || !fib->depth8 || !fib->free_groups) {
@@ -35,9 +52,9 @@ int vs_fib_init(struct vs_fib *fib, struct vs_dp *dp, uint32_t max_groups) {
 }
 
 void vs_fib_fini(struct vs_fib *fib) {
-    free(fib->tbl24);
+    unmap_table(fib->tbl24, TBL24_ENTRIES * sizeof(uint32_t));
     free(fib->depth24);
-    free(fib->tbl8);
+    unmap_table(fib->tbl8, tbl8_bytes(fib->max_groups));
     free(fib->depth8);
     free(fib->free_groups);
     memset(fib, 0, sizeof(*fib));
@@ -55,6 +72,11 @@ static inline void publish(uint32_t *slot, uint32_t value) {
 /* Give /24 number i a group, filled with what the /24 entry said. */
 static int split_24(struct vs_fib *fib, uint32_t i) {
     if (fib->tbl24[i] & VS_FIB_GROUP_FLAG) return 0;
+    if (!fib->n_free && fib->groups_used < fib->max_groups) {
+        /* the rest were freed by deletes and wait out a grace period: end it */
+        vs_rcu_synchronize(fib->dp);
+        vs_rcu_reclaim(fib->dp);
+    }
     if (!fib->n_free) {
         vs_set_error("FIB: all %u groups for prefixes longer than /24 are used", fib->max_groups);
         return -1;

@@ -207,11 +207,22 @@ static void drop_and_report(struct vs_worker *w, struct vs_pkt *p, int reason, i
 
 /* ---- L3 ------------------------------------------------------------------ */
 
-static uint16_t ip_checksum(const uint8_t *h, unsigned len) {
-    uint32_t sum = 0;
-    for (unsigned i = 0; i + 1 < len; i += 2) sum += rd16(h + i);
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
+/* One's-complement sum of an IPv4 header (len a multiple of 4) is all ones
+ * when the checksum is right.  Summed as 32-bit words in host order: the
+ * one's-complement sum does not care about byte order (RFC 1071 §2(B)), so
+ * no byte swaps, and 5 adds instead of 10 (~90 -> ~25 instructions). */
+static inline bool ip_checksum_ok(const uint8_t *h, unsigned len) {
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < len; i += 4) {
+        uint32_t word;
+        memcpy(&word, h + i, 4);
+        sum += word;
+    }
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return sum == 0xffff;
 }
 
 /* RFC 1624 incremental update for TTL - 1: the (TTL, protocol) word drops by 0x0100. */
@@ -259,7 +270,7 @@ static void l3_input(struct vs_worker *w, struct vs_pkt *p) {
     if (hlen > room) return drop(w, p, VS_DROP_IP_TRUNCATED);
     unsigned total = rd16(ip + 2);
     if (total < hlen || total > room) return drop(w, p, VS_DROP_IP_LENGTH);
-    if (ip_checksum(ip, hlen) != 0) return drop(w, p, VS_DROP_IP_CHECKSUM);
+    if (!ip_checksum_ok(ip, hlen)) return drop(w, p, VS_DROP_IP_CHECKSUM);
     p->len = (uint16_t)(VS_ETH_HLEN + total);  /* Ethernet padding is not part of the packet */
 
     uint32_t dst = rd32(ip + 16);
@@ -388,9 +399,37 @@ void vs_process_inject(struct vs_worker *w, struct vs_pkt *p) {
     }
 }
 
+/* The IPv4 destination a frame would be routed on, or 0 if it has none
+ * (looked at before classification, for prefetching only). */
+static inline uint32_t peek_dst(struct vs_pkt *p) {
+    const uint8_t *eth = vs_pkt_bytes(p);
+    unsigned l3 = VS_ETH_HLEN;
+    if (p->len >= VS_ETH_HLEN + 4 && rd16(eth + 12) == VS_ETHERTYPE_VLAN) l3 += 4;
+    if (p->len < l3 + 20 || rd16(eth + l3 - 2) != VS_ETHERTYPE_IPV4) return 0;
+    return rd32(eth + l3 + 16);
+}
+
+/* Start the FIB's cache misses for the whole burst before any packet needs
+ * its answer: with a big table every lookup misses, and one after another
+ * inside the per-packet work they would not overlap.  First every tbl24
+ * line; then, a few packets ahead of the work, the tbl8 line of those that
+ * point at a group.  A stray prefetch for a frame that is not routed costs
+ * next to nothing. */
+#define VS_GROUP_LOOKAHEAD 8
 void vs_process_burst(struct vs_worker *w, struct vs_pkt **pkts, uint16_t n) {
+    const struct vs_fib *fib = &w->dp->fib;
+    uint32_t dst[VS_BURST];
+    uint16_t ahead = n < VS_BURST ? n : VS_BURST;
+    for (uint16_t i = 0; i < ahead; i++) {
+        dst[i] = peek_dst(pkts[i]);
+        __builtin_prefetch(&fib->tbl24[dst[i] >> 8]);
+    }
     for (uint16_t i = 0; i < n; i++) {
-        if (i + 1 < n) __builtin_prefetch(vs_pkt_bytes(pkts[i + 1]));
+        if (i + VS_GROUP_LOOKAHEAD < ahead) {
+            uint32_t ip = dst[i + VS_GROUP_LOOKAHEAD];
+            uint32_t e = __atomic_load_n(&fib->tbl24[ip >> 8], __ATOMIC_RELAXED);
+            if (e & VS_FIB_GROUP_FLAG) __builtin_prefetch(&fib->tbl8[((e & ~VS_FIB_GROUP_FLAG) << 8) | (ip & 0xff)]);
+        }
         classify(w, pkts[i]);
     }
     vs_tx_flush_all(w);
