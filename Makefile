@@ -16,8 +16,10 @@ STAMP := $(VENV)/.installed
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# The control socket goes where any user may create it; `vswitch show ... --socket` that path.
+DEMO_SOCKET ?= $(or $(XDG_RUNTIME_DIR),/tmp)/vswitch-demo.sock
 demo: $(STAMP)
-	$(VENV)/bin/vswitch run configs/demo-pcap-loop.yaml --stats
+	$(VENV)/bin/vswitch run configs/demo-pcap-loop.yaml --stats --socket $(DEMO_SOCKET)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
