@@ -186,6 +186,8 @@ static void stats_add(struct vs_port_stats *acc, const struct vs_port_stats *s) 
 void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out) {
     memset(out, 0, sizeof(*out));
     unsigned slot = port < 0 ? VS_MAX_PORTS : vs_stats_slot((uint16_t)port);
+    if (valid_port(dp, port) && dp->ports[port]->read_stats)
+        dp->ports[port]->read_stats(dp->ports[port], &dp->slow_stats[slot]);
     for (int i = 0; i < dp->n_workers; i++) stats_add(out, &dp->workers[i].stats[slot]);
     stats_add(out, &dp->slow_stats[slot]);
 }

@@ -93,11 +93,12 @@ int vs_mac_find(struct vs_bridge *br, const uint8_t *mac, uint64_t now_ns) {
     return e && entry_live(br, e, now_ns) ? atomic_load_explicit(&e->iface, RELAXED) : -1;
 }
 
-/* Copy the live entries into a fresh table and publish it (under the lock). */
-static void rebuild(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns) {
+/* Copy the live entries into a fresh table of `size` slots and publish it
+ * (under the lock); 0 on success. */
+static int rebuild_sized(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns, uint32_t size) {
     struct vs_mac_table *old = current(br);
-    struct vs_mac_table *fresh = table_new(old->mask + 1);
-    if (!fresh) return;  /* keep the old table: still correct, only slower */
+    struct vs_mac_table *fresh = table_new(size);
+    if (!fresh) return -1;
     uint32_t used = 0, learned = 0;
     for (uint32_t i = 0; i <= old->mask; i++) {
         struct vs_mac_entry *e = &old->e[i];
@@ -121,6 +122,12 @@ static void rebuild(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns) {
     br->n_learned = learned;
     atomic_store_explicit(&br->table, fresh, memory_order_release);
     vs_rcu_retire(dp, old, table_free);
+    return 0;
+}
+
+/* Same size; on failure keep the old table: still correct, only slower. */
+static void rebuild(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns) {
+    rebuild_sized(dp, br, now_ns, current(br)->mask + 1);
 }
 
 /* Under the lock: a slot for a new key, its fields written before the key
@@ -288,6 +295,32 @@ void vs_mac_flush(struct vs_dp *dp, int bridge_iface, int member_iface, int incl
         atomic_store_explicit(&e->key, VS_MAC_TOMBSTONE, memory_order_release);
     }
     unlock(br);
+}
+
+/* Reload: new aging time and limit, with workers running.  Two stores under
+ * the bridge's lock; a higher limit than the table was sized for first
+ * rebuilds it bigger (readers keep the old one until the grace period). */
+int vs_bridge_set_aging(struct vs_dp *dp, int bridge_iface, uint64_t aging_ns, uint32_t mac_limit) {
+    struct vs_bridge *br = bridge_of(dp, bridge_iface);
+    if (!br || mac_limit == 0) {
+        vs_set_error("iface %d is not a bridge (or mac_limit 0)", bridge_iface);
+        return -1;
+    }
+    lock(br);
+    /* room for the new limit plus the statics there are (n_used - n_learned
+     * also counts tombstones: a little more room than needed) */
+    uint32_t statics = br->n_used - br->n_learned;
+    uint32_t size = 64;
+    while (size < 2ull * (mac_limit + (statics > VS_MAX_MEMBERS ? statics : VS_MAX_MEMBERS))) size <<= 1;
+    if (size > current(br)->mask + 1 && rebuild_sized(dp, br, vs_dp_clock(dp), size)) {
+        unlock(br);
+        vs_set_error("out of memory for a MAC table of %u entries", size);
+        return -1;
+    }
+    __atomic_store_n(&br->aging_ns, aging_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&br->mac_limit, mac_limit, __ATOMIC_RELAXED);
+    unlock(br);
+    return 0;
 }
 
 void vs_mac_age(struct vs_dp *dp) {

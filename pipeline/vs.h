@@ -83,6 +83,10 @@ struct vs_port {
     /* offline mode: pcap time of queue 0's next frame, or -1 when exhausted */
     int64_t (*next_ts)(struct vs_port *port);
     int (*flush)(struct vs_port *port);   /* write buffered output; 0 or -1 */
+    /* optional: fold what the driver counted itself (kernel ring drops,
+     * giants) into the port's control-plane counters; called by
+     * vs_port_stats_get, on the control plane's thread only */
+    void (*read_stats)(struct vs_port *port, struct vs_port_stats *slow);
     void (*close)(struct vs_port *port);
     void *priv;
     struct vs_pool *pool;

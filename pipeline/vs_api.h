@@ -121,6 +121,9 @@ void vs_dp_set_punt_policer(struct vs_dp *dp, int reason, uint32_t rate_per_s, u
 int vs_port_pcap_open(struct vs_dp *dp, const char *name, const char *rx_path, const char *tx_path,
                       int loop, uint16_t n_rxq, uint16_t mtu);
 int vs_port_null_open(struct vs_dp *dp, const char *name, uint16_t mtu);
+/* Kernel interfaces (need root or CAP_NET_RAW / CAP_NET_ADMIN). */
+int vs_port_af_packet_open(struct vs_dp *dp, const char *name, const char *ifname, uint16_t mtu);
+int vs_port_tap_open(struct vs_dp *dp, const char *name, const char *ifname, uint16_t mtu);
 void vs_port_set_admin(struct vs_dp *dp, int port, int up);
 int vs_port_admin_up(struct vs_dp *dp, int port);
 void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out);
@@ -140,6 +143,8 @@ int vs_mac_lookup(struct vs_dp *dp, int bridge_iface, const uint8_t *mac, struct
 int vs_mac_dump(struct vs_dp *dp, int bridge_iface, struct vs_mac_info *out, int max);
 void vs_mac_flush(struct vs_dp *dp, int bridge_iface, int member_iface, int include_static);
 void vs_mac_age(struct vs_dp *dp);
+/* Reload: change a bridge's aging time (0 = never) and learned-entry limit; 0 or -1. */
+int vs_bridge_set_aging(struct vs_dp *dp, int bridge_iface, uint64_t aging_ns, uint32_t mac_limit);
 void vs_bridge_stats_get(struct vs_dp *dp, int bridge_iface, struct vs_bridge_stats *out);
 
 /* FIB (DIR-24-8) and adjacencies. Addresses are host-order. */

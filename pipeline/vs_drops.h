@@ -40,7 +40,8 @@
     X(LOCAL_UNSUPPORTED, "local_unsupported",    "addressed to us, but not ICMP echo") \
     X(ICMP_MALFORMED,    "icmp_malformed",       "ICMP to us cut short or with a bad checksum") \
     X(PCAP_TRUNCATED,    "pcap_truncated",       "pcap record cut short (caplen < len)") \
-    X(TX_QUEUE_FULL,     "tx_queue_full",        "the egress queue could not take it")
+    X(TX_QUEUE_FULL,     "tx_queue_full",        "the egress queue could not take it") \
+    X(KERNEL_RX_DROPPED, "kernel_rx_dropped",    "the kernel had no room for it in a packet socket's rx ring")
 
 enum vs_drop_reason {
 #define VS_DROP_ENUM(name, str, doc) VS_DROP_##name,

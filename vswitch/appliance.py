@@ -14,14 +14,16 @@ import threading
 import time
 
 from vswitch import config as config_mod
-from vswitch import control, packets, state
+from vswitch import admin, control, packets, state
+from vswitch import reload as reload_mod
 from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
 from vswitch.routing import (BLACKHOLE, BROADCAST, CONNECTED, LOCAL, STATIC, AdjacencyTable, Installed,
                              RouteTable, mask)
 from vswitch.slowpath import NS, SlowPath, L3Interface
 
-AVAILABLE_DRIVERS = ("pcap", "null")
+AVAILABLE_DRIVERS = ("pcap", "null", "af_packet", "tap")
 OFFLINE_DRIVERS = ("pcap", "null")
+KERNEL_DRIVERS = ("af_packet", "tap")     # one rx queue each, polled by a worker
 POOL_BUFFERS_OFFLINE = 8192
 POOL_BUFFERS_PER_WORKER = 16384     # 32 MiB of 2 KiB buffers per worker
 SPARE_ADJACENCIES = 65536           # for neighbours learned at run time
@@ -31,6 +33,7 @@ PUNT_BURST = 1000
 LIVE_POLL_SLEEP_S = 0.001
 WORKER_SAMPLE_S = 1.0               # busy % and rates cover the last second
 EVENTS_KEPT = 1000
+RELOAD_LINES_PRINTED = 50           # on the appliance's stderr; the client gets every line
 
 
 class RunError(Exception):
@@ -44,7 +47,8 @@ def check_runnable(cfg, offline):
         if port.driver not in AVAILABLE_DRIVERS:
             problems.append(f"port '{port.name}': driver {port.driver} is not available in this version")
         elif offline and port.driver not in OFFLINE_DRIVERS:
-            problems.append(f"port '{port.name}': --until-idle runs only pcap and null ports")
+            problems.append(f"port '{port.name}': driver {port.driver} needs live mode; "
+                            f"--until-idle runs only pcap and null ports")
         elif offline and port.options.get("loop"):
             problems.append(f"port '{port.name}': --until-idle cannot replay a 'loop: true' pcap forever")
     if problems:
@@ -122,6 +126,10 @@ class Appliance:
                 queues = self.rx_queues(port)
                 pid = lib.vs_port_pcap_open(self.dp, name, (rx or "").encode(), (tx or "").encode(),
                                             loop, queues, port.mtu)
+            elif port.driver == "af_packet":
+                pid = lib.vs_port_af_packet_open(self.dp, name, port.options["interface"].encode(), port.mtu)
+            elif port.driver == "tap":
+                pid = lib.vs_port_tap_open(self.dp, name, port.options["interface"].encode(), port.mtu)
             else:
                 pid = lib.vs_port_null_open(self.dp, name, port.mtu)
             if pid < 0:
@@ -170,9 +178,9 @@ class Appliance:
         return l3
 
     def _add_routes(self):
-        local = self.adjs.new(lib.VS_ADJ_LOCAL)
-        broadcast = self.adjs.new(lib.VS_ADJ_BROADCAST)
-        blackhole = self.adjs.new(lib.VS_ADJ_BLACKHOLE)
+        local = self.local_adj = self.adjs.new(lib.VS_ADJ_LOCAL)
+        broadcast = self.broadcast_adj = self.adjs.new(lib.VS_ADJ_BROADCAST)
+        blackhole = self.blackhole_adj = self.adjs.new(lib.VS_ADJ_BLACKHOLE)
         for ifc in self.l3.values():
             for ip, length in ifc.addresses:
                 net = ip & mask(length)
@@ -220,9 +228,11 @@ class Appliance:
         """Forward until SIGINT/SIGTERM (or stop_event): workers in C; the slow
         path, timers and the control socket here."""
         stop = stop_event or threading.Event()
+        hangup = threading.Event()
         if stop_event is None:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
+            signal.signal(signal.SIGHUP, lambda *_: hangup.set())  # SPEC: same as `vswitch reload`
         self._assign_queues()
         server = self._open_control_socket(socket_path or self.cfg.control_socket)
         threads = [threading.Thread(target=self._worker, args=(w,), name=f"worker{w}", daemon=True)
@@ -245,6 +255,9 @@ class Appliance:
                 if stats_interval and now >= next_stats:
                     previous = self.print_stats(previous, now)
                     next_stats = now + stats_interval
+                if hangup.is_set():
+                    hangup.clear()
+                    self.reload_on_signal()
                 server.poll(0 if handled else LIVE_POLL_SLEEP_S)
         finally:
             lib.vs_dp_stop(self.dp)
@@ -277,9 +290,41 @@ class Appliance:
             self.worker_rates[w] = state.worker_rate(self.worker_rates[w], stats, now)
 
     def handle_request(self, req):
-        if req["cmd"] == "show":
+        cmd = req["cmd"]
+        if cmd == "show":
             return state.show(self, req["what"])
+        try:
+            if cmd == "clear":
+                return admin.clear(self, req["what"], req.get("name"))
+            if cmd == "port":
+                if req["state"] not in ("up", "down"):
+                    raise control.ControlError(f"port state must be up or down, not {req['state']!r}")
+                return admin.set_port(self, req["name"], req["state"] == "up")
+        except CoreError as err:  # a table full, say: tell the client, keep forwarding
+            raise control.ControlError(f"{cmd}: {err}") from None
+        if cmd == "reload":
+            return self.reload()
         raise control.ControlError(f"unknown command {req['cmd']!r}")
+
+    def reload(self):
+        """Re-read the config file and apply what changed (reload.py); the
+        lines saying what changed.  Refused (ControlError): nothing changes."""
+        try:
+            lines = reload_mod.reload(self)
+        except reload_mod.ReloadError as err:
+            self.log(f"reload of {self.cfg.path} refused: " + "; ".join(str(err).splitlines()), kind="reload")
+            raise
+        for line in lines[:RELOAD_LINES_PRINTED]:
+            self._print(f"reload: {line}")
+        if len(lines) > RELOAD_LINES_PRINTED:
+            self._print(f"reload: ... and {len(lines) - RELOAD_LINES_PRINTED} more changes")
+        return lines
+
+    def reload_on_signal(self):
+        try:
+            self.reload()
+        except control.ControlError:
+            pass  # already logged; the running config stays
 
     def rx_queues(self, port):
         """A pcap port's rx queues: as configured, else one per worker for a
@@ -289,13 +334,21 @@ class Appliance:
         return port.options.get("rx_queues", self.workers if port.options.get("loop") else 1)
 
     def _assign_queues(self):
-        """Deal every rx queue to a worker, round robin."""
+        """Deal every rx queue to a worker, round robin: a pcap port's queue q
+        to worker q % N; a kernel port's one queue (af_packet, tap) to the
+        worker with the fewest queues so far (the lowest id on a tie), which
+        carries the round on from wherever the ports before it left it."""
         for port in self.cfg.ports.values():
-            if port.driver != "pcap":
+            if port.driver == "pcap":
+                queues = range(self.rx_queues(port) if port.options.get("rx_pcap") else 0)
+                workers = [queue % self.workers for queue in queues]
+            elif port.driver in KERNEL_DRIVERS:
+                queues = [0]
+                workers = [min(range(self.workers), key=lambda w: (len(self.worker_queues[w]), w))]
+            else:
                 continue
             pid = self.iface_ids[port.name]
-            for queue in range(self.rx_queues(port) if port.options.get("rx_pcap") else 0):
-                w = queue % self.workers
+            for queue, w in zip(queues, workers):
                 check(lib.vs_worker_assign(self.dp, w, pid, queue))
                 self.worker_queues[w].append(f"{port.name}:{queue}")
 

@@ -105,6 +105,31 @@ def cmd_show(args):
     return 0
 
 
+def _control(args, cmd, **fields):
+    """One request; prints the reply's lines, or the error's (FILE:LINE:COL lines as they are)."""
+    try:
+        lines = control.request(args.socket, cmd, **fields)
+    except control.ControlError as err:
+        text = str(err)
+        print(text if cmd == "reload" else f"vswitch: {text}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    return 0
+
+
+def cmd_clear(args):
+    return _control(args, "clear", what=args.what, name=args.name)
+
+
+def cmd_port(args):
+    return _control(args, "port", name=args.name, state=args.state)
+
+
+def cmd_reload(args):
+    return _control(args, "reload")
+
+
 def write_state(appliance, path):
     import json
 
@@ -138,6 +163,31 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print JSON (the shapes SPEC.md fixes)")
     p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("clear", help="reset counters, flush learned MACs or neighbours",
+                       description="Reset port counters, flush learned MACs (static ones stay) or learned "
+                                   "neighbours (static ones stay; gateways go back to incomplete), of everything "
+                                   "or of one port/bridge/interface.")
+    p.add_argument("what", choices=("counters", "macs", "neighbors"))
+    p.add_argument("name", nargs="?", metavar="NAME",
+                   help="counters: a port; macs: a bridge or one of its members; neighbors: a router interface")
+    p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    p.set_defaults(func=cmd_clear)
+
+    p = sub.add_parser("port", help="set a port administratively up or down",
+                       description="down: nothing in or out, connected routes withdrawn, its learned MACs and "
+                                   "neighbours flushed; up: routes restored, gratuitous ARP for its addresses.")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("state", choices=("up", "down"))
+    p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    p.set_defaults(func=cmd_port)
+
+    p = sub.add_parser("reload", help="re-read the running appliance's config file and apply what changed",
+                       description="Re-read the config file the appliance was started with, print what "
+                                   "changed; exit 1 with the errors if the new config is refused (the old one "
+                                   "keeps running). SIGHUP to `vswitch run` does the same.")
+    p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    p.set_defaults(func=cmd_reload)
 
     p = sub.add_parser("validate", help="check a config file without running it",
                        description="Check a config: exit 0 if valid, else 1 with FILE:LINE:COL: message lines.")

@@ -1,0 +1,288 @@
+/* af_packet.c — a port on a kernel interface through a packet socket.
+ *
+ * rx: a TPACKET_V3 ring mmap'd from the socket, following the kernel's
+ * Documentation/networking/packet_mmap.rst, sections "TPACKET versions"
+ * (TPACKET_V2 --> TPACKET_V3: variable frame sizes in blocks, the block
+ * timeout) and "AF_PACKET TPACKET_V3 example": the kernel fills blocks of
+ * variable-length frames and hands a whole block to user space by setting
+ * TP_STATUS_USER in its block descriptor (when it is full, or when the
+ * retire timeout expires); we walk its frames (tp_next_offset), copy each
+ * into a pool buffer, and give the block back with TP_STATUS_KERNEL.  No
+ * system call per burst: rx_burst only reads the ring.
+ *
+ * tx: sendmmsg() with one iovec per packet, straight from the pool
+ * buffers: one system call per burst, and the kernel has copied every frame
+ * into its own skb when the call returns, so the buffers are freed at once.
+ * A PACKET_TX_RING would cost the same copy (our buffers are not ring
+ * frames) plus ring-slot bookkeeping, status polling and a send() kick.
+ *
+ * The socket is bound to the interface (its ifindex, ETH_P_ALL), in
+ * promiscuous mode (PACKET_MR_PROMISC membership, dropped by the kernel when
+ * the socket closes), and ignores what we send ourselves
+ * (PACKET_IGNORE_OUTGOING).  Frames the kernel had no room for in the ring
+ * (PACKET_STATISTICS tp_drops) and frames too long for a pool buffer are
+ * folded into the port's counters when the control plane reads them.
+ *
+ * Limitation: on veth (and with GRO) the kernel hands packet sockets
+ * GSO super-frames of up to 64 KB (counted as giants here) and frames whose
+ * checksum is left for an offload to fill in (TP_STATUS_CSUMNOTREADY,
+ * forwarded as they are).  Turn offloads off on such interfaces (ethtool -K
+ * IF tso off gso off gro off tx off) until PACKET_VNET_HDR and software
+ * segmentation exist.
+ */
+#define _GNU_SOURCE  /* sendmmsg */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../pipeline/vs.h"
+
+/* The kernel hands a block over when it is full or when the retire timeout
+ * expires, so at low rates each block may carry a few frames only: the block
+ * count is about how many milliseconds of worker stall the ring absorbs (at
+ * high rates, full blocks: 16 MiB of frames).  A block must hold the largest
+ * frame, GSO super-frames of up to 64 KB included (for the PACKET_VNET_HDR
+ * step), and be a power-of-two multiple of the page size. */
+#define AFP_BLOCK_SIZE (1u << 17)     /* 128 KiB */
+#define AFP_BLOCK_COUNT 128           /* 16 MiB of ring per port */
+#define AFP_FRAME_SIZE 2048           /* only sizes tp_frame_nr in V3 (frames are variable-length) */
+#define AFP_RETIRE_TOV_MS 1           /* a partly filled block goes to user space after 1 ms */
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23     /* Linux 4.20 */
+#endif
+
+struct afp_port {
+    struct vs_port port;
+    int fd;
+    uint8_t *ring;
+    size_t ring_size;
+    unsigned block;               /* the block being read */
+    bool in_block;                /* its frames are being walked */
+    uint32_t pkts_left;           /* frames of it not yet read */
+    uint8_t *next_frame;
+    _Atomic uint64_t giants;      /* written by the one worker polling rx, read by the control plane */
+    _Atomic uint64_t giant_bytes;
+    uint64_t giants_folded, giant_bytes_folded;  /* control plane only */
+    char ifname[IFNAMSIZ];
+};
+
+static inline struct tpacket_block_desc *afp_block(struct afp_port *ap, unsigned b) {
+    return (struct tpacket_block_desc *)(ap->ring + (size_t)b * AFP_BLOCK_SIZE);
+}
+
+static inline void afp_count(_Atomic uint64_t *c, uint64_t v) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+/* Copy one ring frame into a buffer, putting back the 802.1Q tag the kernel
+ * took off into tp_vlan_tci (VLAN rx offload), so the pipeline sees the
+ * frame as it was on the wire.  0, or -1 when it does not fit (a giant). */
+static int afp_copy(struct vs_pkt *p, const struct tpacket3_hdr *h) {
+    const uint8_t *src = (const uint8_t *)h + h->tp_mac;
+    uint32_t len = h->tp_snaplen;
+    bool tagged = (h->tp_status & TP_STATUS_VLAN_VALID) && len >= 12;
+    uint32_t total = len + (tagged ? 4 : 0);
+    if (h->tp_snaplen < h->tp_len || total > VS_PKT_MAX_FRAME) return -1;
+    uint8_t *dst = vs_pkt_bytes(p);
+    if (tagged) {
+        uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) && h->hv1.tp_vlan_tpid ? h->hv1.tp_vlan_tpid
+                                                                                          : ETH_P_8021Q;
+        uint16_t tci = h->hv1.tp_vlan_tci;
+        memcpy(dst, src, 12);
+        dst[12] = tpid >> 8;
+        dst[13] = tpid & 0xff;
+        dst[14] = tci >> 8;
+        dst[15] = tci & 0xff;
+        memcpy(dst + 16, src + 12, len - 12);
+    } else {
+        memcpy(dst, src, len);
+    }
+    p->len = (uint16_t)total;
+    return 0;
+}
+
+static uint16_t afp_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, uint16_t n) {
+    (void)q;
+    struct afp_port *ap = (struct afp_port *)port;
+    uint64_t now = 0;
+    uint16_t got = 0;
+    while (got < n) {
+        struct tpacket_block_desc *bd = afp_block(ap, ap->block);
+        if (!ap->in_block) {
+            /* acquire: the block's frames are complete once we see TP_STATUS_USER */
+            if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
+            ap->in_block = true;
+            ap->pkts_left = bd->hdr.bh1.num_pkts;
+            ap->next_frame = (uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
+        }
+        while (ap->pkts_left && got < n) {
+            const struct tpacket3_hdr *h = (const struct tpacket3_hdr *)ap->next_frame;
+            struct vs_pkt *p = vs_pool_alloc(port->pool);
+            if (!p) return got;  /* pool empty: the frame stays in the ring for the next poll */
+            if (afp_copy(p, h)) {
+                vs_pool_free(port->pool, p);
+                afp_count(&ap->giants, 1);
+                afp_count(&ap->giant_bytes, h->tp_len);
+            } else {
+                if (!now) now = vs_now_ns();
+                p->ts_ns = now;
+                pkts[got++] = p;
+            }
+            ap->next_frame += h->tp_next_offset;
+            ap->pkts_left--;
+        }
+        if (ap->pkts_left) break;  /* burst full inside the block */
+        /* release: the kernel may refill the block once it sees TP_STATUS_KERNEL */
+        __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        ap->in_block = false;
+        ap->block = (ap->block + 1) % AFP_BLOCK_COUNT;
+    }
+    return got;
+}
+
+static uint16_t afp_tx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, uint16_t n) {
+    (void)q;
+    struct afp_port *ap = (struct afp_port *)port;
+    struct mmsghdr msgs[VS_TX_BATCH];
+    struct iovec iov[VS_TX_BATCH];
+    uint16_t sent = 0;
+    while (sent < n) {
+        unsigned k = n - sent < VS_TX_BATCH ? n - sent : VS_TX_BATCH;
+        for (unsigned i = 0; i < k; i++) {
+            struct vs_pkt *p = pkts[sent + i];
+            iov[i].iov_base = vs_pkt_bytes(p);
+            iov[i].iov_len = p->len;
+            memset(&msgs[i], 0, sizeof(msgs[i]));
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int r = sendmmsg(ap->fd, msgs, k, MSG_DONTWAIT);
+        if (r <= 0) break;  /* EAGAIN/ENOBUFS (queue full), ENETDOWN, ...: the rest is the caller's to drop */
+        for (int i = 0; i < r; i++) vs_pool_free(port->pool, pkts[sent + i]);
+        sent += (uint16_t)r;
+        if ((unsigned)r < k) break;
+    }
+    return sent;
+}
+
+/* Called by the control plane when it reads the port's counters: one
+ * getsockopt (which also resets the kernel's counters), no per-packet cost. */
+static void afp_read_stats(struct vs_port *port, struct vs_port_stats *slow) {
+    struct afp_port *ap = (struct afp_port *)port;
+    struct tpacket_stats_v3 st;
+    socklen_t len = sizeof(st);
+    if (getsockopt(ap->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+        slow->rx_dropped += st.tp_drops;
+        slow->drops[VS_DROP_KERNEL_RX_DROPPED] += st.tp_drops;
+    }
+    uint64_t giants = atomic_load_explicit(&ap->giants, memory_order_relaxed);
+    uint64_t bytes = atomic_load_explicit(&ap->giant_bytes, memory_order_relaxed);
+    uint64_t d = giants - ap->giants_folded;
+    slow->rx_packets += d;       /* received, and refused: as the pcap loader counts them */
+    slow->rx_bytes += bytes - ap->giant_bytes_folded;
+    slow->rx_dropped += d;
+    slow->drops[VS_DROP_GIANT] += d;
+    ap->giants_folded = giants;
+    ap->giant_bytes_folded = bytes;
+}
+
+static void afp_close(struct vs_port *port) {
+    struct afp_port *ap = (struct afp_port *)port;
+    if (ap->ring && ap->ring != MAP_FAILED) munmap(ap->ring, ap->ring_size);
+    if (ap->fd >= 0) close(ap->fd);
+    free(ap);
+}
+
+static int afp_fail(struct afp_port *ap, const char *what) {
+    int err = errno;
+    if (err == EPERM || err == EACCES)
+        vs_set_error("interface %s: %s: not permitted; run as root or give CAP_NET_RAW", ap->ifname, what);
+    else
+        vs_set_error("interface %s: %s: %s", ap->ifname, what, strerror(err));
+    return -1;
+}
+
+static int afp_setup(struct afp_port *ap) {
+    /* protocol 0: nothing is received before the ring exists and bind() names the interface */
+    ap->fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (ap->fd < 0) return afp_fail(ap, "packet socket");
+    unsigned ifindex = if_nametoindex(ap->ifname);
+    if (!ifindex) {
+        vs_set_error("interface %s: no such interface (check with: ip link show %s)", ap->ifname, ap->ifname);
+        return -1;
+    }
+    int v = TPACKET_V3;
+    if (setsockopt(ap->fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v))) return afp_fail(ap, "PACKET_VERSION V3");
+    int one = 1;
+    if (setsockopt(ap->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)))
+        return afp_fail(ap, "PACKET_IGNORE_OUTGOING (Linux 4.20 or later)");
+    struct tpacket_req3 req = {
+        .tp_block_size = AFP_BLOCK_SIZE,
+        .tp_block_nr = AFP_BLOCK_COUNT,
+        .tp_frame_size = AFP_FRAME_SIZE,
+        .tp_frame_nr = AFP_BLOCK_SIZE / AFP_FRAME_SIZE * AFP_BLOCK_COUNT,
+        .tp_retire_blk_tov = AFP_RETIRE_TOV_MS,
+    };
+    if (setsockopt(ap->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req))) return afp_fail(ap, "PACKET_RX_RING");
+    ap->ring_size = (size_t)AFP_BLOCK_SIZE * AFP_BLOCK_COUNT;
+    ap->ring = mmap(NULL, ap->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ap->fd, 0);
+    if (ap->ring == MAP_FAILED) {
+        ap->ring = NULL;
+        return afp_fail(ap, "mmap of the rx ring");
+    }
+    struct sockaddr_ll sll = {
+        .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)ifindex};
+    if (bind(ap->fd, (struct sockaddr *)&sll, sizeof(sll))) {
+        if (errno == ENODEV || errno == ENXIO) {
+            vs_set_error("interface %s: no such interface (check with: ip link show %s)", ap->ifname, ap->ifname);
+            return -1;
+        }
+        return afp_fail(ap, "bind");
+    }
+    struct packet_mreq mr = {.mr_ifindex = (int)ifindex, .mr_type = PACKET_MR_PROMISC};
+    if (setsockopt(ap->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)))
+        return afp_fail(ap, "promiscuous mode");
+    /* reset the drop counter: what the kernel counted before we listened is not ours */
+    struct tpacket_stats_v3 st;
+    socklen_t len = sizeof(st);
+    (void)getsockopt(ap->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len);
+    return 0;
+}
+
+int vs_port_af_packet_open(struct vs_dp *dp, const char *name, const char *ifname, uint16_t mtu) {
+    if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ) {
+        vs_set_error("%s: interface name must be 1-%d characters", name, IFNAMSIZ - 1);
+        return -1;
+    }
+    struct afp_port *ap = calloc(1, sizeof(*ap));
+    if (!ap) {
+        vs_set_error("out of memory");
+        return -1;
+    }
+    ap->fd = -1;
+    snprintf(ap->ifname, sizeof(ap->ifname), "%s", ifname);
+    struct vs_port *port = &ap->port;
+    snprintf(port->name, sizeof(port->name), "%s", name);
+    port->n_rxq = 1;
+    port->n_txq = VS_MAX_WORKERS;  /* sendmmsg on one socket from several threads is safe: no tx lock */
+    port->mtu = mtu;
+    port->rx_burst = afp_rx;
+    port->tx_burst = afp_tx;
+    port->read_stats = afp_read_stats;
+    port->close = afp_close;
+    if (afp_setup(ap)) {
+        afp_close(port);
+        return -1;
+    }
+    int id = vs_port_register(dp, port);
+    if (id < 0) afp_close(port);
+    return id;
+}

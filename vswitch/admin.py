@@ -1,0 +1,226 @@
+"""`vswitch clear ...` and `vswitch port NAME up|down` on the running appliance.
+
+Served from the appliance's main loop (control socket), with workers
+running: every table change goes through the same RCU-safe calls the
+build uses.  Each function returns the lines the CLI prints.  The helpers
+for router addresses and neighbours are shared with reload.py.
+"""
+from vswitch import packets
+from vswitch.control import ControlError
+from vswitch.pipeline import ffi, lib, port_stats
+from vswitch.routing import BROADCAST, CONNECTED, HOST, LOCAL, STATIC, Installed, ip_text, mask
+
+CLEAR_RETRIES = 5   # a worker's in-flight counter update can land after a clear: clear again
+
+
+# ---- shared helpers ------------------------------------------------------------
+
+def port_link_up(app, name):
+    """Is the port under interface `name` administratively up (bridges: always)?"""
+    cfg = app.cfg
+    if name in cfg.vlans:
+        name = cfg.vlans[name].link
+    if name in cfg.ports:
+        return bool(lib.vs_port_admin_up(app.dp, app.iface_ids[name]))
+    return True
+
+
+def port_interfaces(app, port):
+    """The port and its vlans: the interfaces that go down with it."""
+    return [port] + [v.name for v in app.cfg.vlans.values() if v.link == port]
+
+
+def l3_of(app, name):
+    return app.l3.get(app.iface_ids[name])
+
+
+def install_connected(app, ifc, ip, length):
+    net = ip & mask(length)
+    if app.routes.get(net, length) is None:
+        glean = app.adjs.new(lib.VS_ADJ_GLEAN, ifc.iface)
+        app.routes.add(net, length, Installed(glean, CONNECTED, iface=ifc.name))
+
+
+def withdraw_connected(app, ifc, ip, length):
+    net = ip & mask(length)
+    entry = app.routes.get(net, length)
+    if entry is not None and entry.kind == CONNECTED:
+        app.routes.delete(net, length)
+        app.adjs.release(entry.adj)
+
+
+def install_address(app, ifc, ip, length):
+    """An address on a router interface: its connected route (if the link is
+    up), the subnet's broadcast /32, our own /32."""
+    if port_link_up(app, ifc.name):
+        install_connected(app, ifc, ip, length)
+    if length <= 30:
+        app.routes.add((ip & mask(length)) | (~mask(length) & 0xFFFFFFFF), 32,
+                       Installed(app.broadcast_adj, BROADCAST))
+    app.routes.add(ip, 32, Installed(app.local_adj, LOCAL, iface=ifc.name))
+
+
+def remove_address(app, ifc, ip, length):
+    withdraw_connected(app, ifc, ip, length)
+    for host, kind in (((ip & mask(length)) | (~mask(length) & 0xFFFFFFFF), BROADCAST), (ip, LOCAL)):
+        entry = app.routes.get(host, 32)
+        if entry is not None and entry.kind == kind:
+            app.routes.delete(host, 32)
+
+
+def gateway_adjs(app):
+    """Adjacencies that static routes go through."""
+    return {e.adj for e in app.routes.installed.values() if e.kind == STATIC}
+
+
+def forget_neighbor(app, neighbor, gateways):
+    """Flush one neighbour: its /32 host route goes; a gateway of a static
+    route goes back to INCOMPLETE (the slow path re-resolves it on the next
+    packet), any other is removed."""
+    slow = app.slow
+    if neighbor.timer:
+        slow.timers.cancel(neighbor.timer)
+        neighbor.timer = None
+    neighbor.queue = []
+    neighbor.requests = 0
+    host = app.routes.get(neighbor.ip, 32)
+    if neighbor.adj and host is not None and host.kind == HOST and host.adj == neighbor.adj:
+        app.routes.delete(neighbor.ip, 32)
+    if neighbor.adj and neighbor.adj in gateways:
+        neighbor.state, neighbor.mac = "incomplete", None
+        app.adjs.set(neighbor.adj, lib.VS_ADJ_INCOMPLETE, neighbor.iface, neighbor.ip)
+    else:
+        if neighbor.adj:
+            app.adjs.release(neighbor.adj)
+        del slow.neighbors[(neighbor.iface, neighbor.ip)]
+
+
+def flush_neighbors(app, ifaces, include_static=False):
+    """Flush the learned neighbours on the given core iface ids; how many."""
+    gateways = gateway_adjs(app)
+    flushed = [n for (iface, _), n in app.slow.neighbors.items()
+               if iface in ifaces and (include_static or n.state != "static")]
+    for neighbor in flushed:
+        forget_neighbor(app, neighbor, gateways)
+    return len(flushed)
+
+
+def learned_macs(app, bridge):
+    stats = ffi.new("struct vs_bridge_stats *")
+    lib.vs_bridge_stats_get(app.dp, app.iface_ids[bridge], stats)
+    return stats.entries
+
+
+# ---- clear -----------------------------------------------------------------------
+
+def clear(app, what, name=None):
+    handler = {"counters": clear_counters, "macs": clear_macs, "neighbors": clear_neighbors}.get(what)
+    if handler is None:
+        raise ControlError(f"nothing called {what!r} to clear (counters, macs, neighbors)")
+    return handler(app, name)
+
+
+def clear_counters(app, name):
+    if name is not None and name not in app.cfg.ports:
+        raise ControlError(f"no port called {name!r}; ports: {', '.join(app.cfg.ports)}")
+    names = [name] if name else list(app.cfg.ports)
+    pids = [app.iface_ids[n] for n in names] + ([-1] if name is None else [])
+    for _ in range(CLEAR_RETRIES):
+        before = {pid: port_stats(app.dp, pid)["rx_packets"] for pid in pids}
+        for pid in pids:
+            lib.vs_port_stats_clear(app.dp, pid)
+        # a worker's increment in flight during the clear can write the old value back
+        if all(port_stats(app.dp, pid)["rx_packets"] < before[pid] or before[pid] == 0 for pid in pids):
+            break
+    app.log(f"counters cleared on {name or 'all ports'}", kind="clear")
+    return [f"counters cleared on port {n}" for n in names]
+
+
+def clear_macs(app, name):
+    cfg = app.cfg
+    if name is None:
+        targets = [(bridge, -1) for bridge in cfg.bridges]
+    elif name in cfg.bridges:
+        targets = [(name, -1)]
+    elif name in cfg.ports or name in cfg.vlans:
+        bridge = cfg.bridge_of(name)
+        if bridge is None:
+            raise ControlError(f"{name!r} is in no bridge: it has no learned MACs")
+        targets = [(bridge.name, app.iface_ids[name])]
+    else:
+        raise ControlError(f"no bridge, port or vlan called {name!r}")
+    lines = []
+    for bridge, member in targets:
+        before = learned_macs(app, bridge)
+        lib.vs_mac_flush(app.dp, app.iface_ids[bridge], member, 0)
+        flushed = before - learned_macs(app, bridge) if member >= 0 else before
+        where = f" learned on {name}" if member >= 0 else ""
+        lines.append(f"{max(flushed, 0)} learned MACs{where} flushed from bridge {bridge}")
+    app.log(f"learned MACs flushed ({name or 'all bridges'})", kind="clear")
+    return lines
+
+
+def clear_neighbors(app, name):
+    if name is None:
+        targets = list(app.l3.values())
+    else:
+        if name not in app.iface_ids:
+            raise ControlError(f"no interface called {name!r}")
+        ifc = l3_of(app, name)
+        if ifc is None:
+            raise ControlError(f"{name!r} is not a router interface (it has no addresses)")
+        targets = [ifc]
+    lines = [f"{flush_neighbors(app, {ifc.iface})} learned neighbours flushed on {ifc.name}" for ifc in targets]
+    app.log(f"neighbours flushed ({name or 'all interfaces'})", kind="clear")
+    return lines
+
+
+# ---- port up/down ----------------------------------------------------------------
+
+def set_port(app, name, up):
+    cfg = app.cfg
+    if name not in cfg.ports:
+        raise ControlError(f"no port called {name!r}; ports: {', '.join(cfg.ports)}")
+    pid = app.iface_ids[name]
+    state = "up" if up else "down"
+    if bool(lib.vs_port_admin_up(app.dp, pid)) == up:
+        return [f"port {name} is already {state}"]
+    lines = (port_up if up else port_down)(app, name, pid)
+    app.log(f"port {name} {state} (administratively)", kind="port")
+    return [f"port {name} {state}"] + lines
+
+
+def port_down(app, name, pid):
+    lib.vs_port_set_admin(app.dp, pid, 0)  # first: nothing in or out from here on
+    lines = []
+    for iface_name in port_interfaces(app, name):
+        ifc = l3_of(app, iface_name)
+        if ifc is not None:
+            for ip, length in ifc.addresses:
+                withdraw_connected(app, ifc, ip, length)
+                lines.append(f"connected route {ip_text(ip & mask(length))}/{length} on {iface_name} withdrawn")
+            n = flush_neighbors(app, {ifc.iface})
+            if n:
+                lines.append(f"{n} learned neighbours on {iface_name} flushed")
+        bridge = app.cfg.bridge_of(iface_name)
+        if bridge is not None:
+            lib.vs_mac_flush(app.dp, app.iface_ids[bridge.name], app.iface_ids[iface_name], 0)
+            lines.append(f"MACs learned on {iface_name} flushed from bridge {bridge.name}")
+    return lines
+
+
+def port_up(app, name, pid):
+    lib.vs_port_set_admin(app.dp, pid, 1)
+    lines = []
+    now = lib.vs_dp_clock(app.dp)
+    for iface_name in port_interfaces(app, name):
+        ifc = l3_of(app, iface_name)
+        if ifc is None:
+            continue
+        for ip, length in ifc.addresses:
+            install_connected(app, ifc, ip, length)
+            lines.append(f"connected route {ip_text(ip & mask(length))}/{length} on {iface_name} restored")
+        for ip, _ in ifc.addresses:
+            app.slow.send(ifc.iface, packets.arp_request(ifc.mac, ip, ip), now)  # gratuitous ARP
+            lines.append(f"gratuitous ARP for {ip_text(ip)} sent on {iface_name}")
+    return lines
