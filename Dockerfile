@@ -4,6 +4,9 @@
 # (--privileged: user-space drivers, namespaces and kernel ports need it.)
 FROM debian:12-slim
 
+# DL3008 (pin apt package versions): Debian 12 point releases replace the
+# versions in the archive, so pins would break the build; the base tag pins the release.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         python3 python3-venv python3-dev gcc libc6-dev \

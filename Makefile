@@ -17,9 +17,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 # The control socket goes where any user may create it; `vswitch show ... --socket` that path.
+# As root: a namespace lab (configs/demo-netns.yaml, vswitch/demo.py) with live `show ports`,
+# torn down on Ctrl-C; without root: says so and replays configs/demo-pcap-loop.yaml --stats.
 DEMO_SOCKET ?= $(or $(XDG_RUNTIME_DIR),/tmp)/vswitch-demo.sock
 demo: $(STAMP)
-	$(VENV)/bin/vswitch run configs/demo-pcap-loop.yaml --stats --socket $(DEMO_SOCKET)
+	$(PY) -m vswitch.demo --socket $(DEMO_SOCKET)
 
 bench: $(STAMP)
 	$(PY) bench/run.py

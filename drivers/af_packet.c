@@ -109,9 +109,17 @@ static int afp_copy(struct vs_pkt *p, const struct tpacket3_hdr *h) {
     return 0;
 }
 
+/* The link is down (the interface vanished): the socket and ring may be
+ * swapped by vs_port_af_packet_reattach, so neither is touched.  The
+ * acquire pairs with the release that publishes a new socket. */
+static inline bool afp_link_down(struct vs_port *port) {
+    return VS_UNLIKELY(!atomic_load_explicit(&port->oper_up, memory_order_acquire));
+}
+
 static uint16_t afp_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, uint16_t n) {
     (void)q;
     struct afp_port *ap = (struct afp_port *)port;
+    if (afp_link_down(port)) return 0;
     uint64_t now = 0;
     uint16_t got = 0;
     while (got < n) {
@@ -151,6 +159,7 @@ static uint16_t afp_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
 static uint16_t afp_tx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, uint16_t n) {
     (void)q;
     struct afp_port *ap = (struct afp_port *)port;
+    if (afp_link_down(port)) return 0;  /* the caller drops and counts them */
     struct mmsghdr msgs[VS_TX_BATCH];
     struct iovec iov[VS_TX_BATCH];
     uint16_t sent = 0;
@@ -285,4 +294,41 @@ int vs_port_af_packet_open(struct vs_dp *dp, const char *name, const char *ifnam
     int id = vs_port_register(dp, port);
     if (id < 0) afp_close(port);
     return id;
+}
+
+/* The interface came back (a new ifindex): build a new socket and ring
+ * beside the old ones, take the link down, wait a grace period (after it no
+ * worker is inside afp_rx/afp_tx with the old socket: they check oper_up
+ * first), swap, close the old ones, and publish the link up again. */
+int vs_port_af_packet_reattach(struct vs_dp *dp, int port_id, const char *ifname) {
+    if (port_id < 0 || port_id >= dp->n_ports || dp->ports[port_id]->rx_burst != afp_rx) {
+        vs_set_error("port %d is not an af_packet port", port_id);
+        return -1;
+    }
+    if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ) {
+        vs_set_error("interface name must be 1-%d characters", IFNAMSIZ - 1);
+        return -1;
+    }
+    struct afp_port *ap = (struct afp_port *)dp->ports[port_id];
+    struct afp_port fresh = {.fd = -1};
+    snprintf(fresh.ifname, sizeof(fresh.ifname), "%s", ifname);
+    if (afp_setup(&fresh)) {
+        if (fresh.ring) munmap(fresh.ring, fresh.ring_size);
+        if (fresh.fd >= 0) close(fresh.fd);
+        return -1;
+    }
+    atomic_store_explicit(&ap->port.oper_up, 0, memory_order_release);
+    vs_rcu_synchronize(dp);
+    if (ap->ring) munmap(ap->ring, ap->ring_size);
+    if (ap->fd >= 0) close(ap->fd);
+    ap->fd = fresh.fd;
+    ap->ring = fresh.ring;
+    ap->ring_size = fresh.ring_size;
+    ap->block = 0;
+    ap->in_block = false;
+    ap->pkts_left = 0;
+    ap->next_frame = NULL;
+    memcpy(ap->ifname, fresh.ifname, sizeof(ap->ifname));
+    atomic_store_explicit(&ap->port.oper_up, 1, memory_order_release);
+    return 0;
 }

@@ -145,6 +145,7 @@ int vs_port_register(struct vs_dp *dp, struct vs_port *port) {
     port->id = dp->n_ports;
     port->pool = &dp->pool;
     port->admin_up = 1;
+    atomic_store_explicit(&port->oper_up, 1, memory_order_relaxed);
     for (int v = 0; v < 4096; v++) port->vlan_iface[v] = -1;
     int iface = iface_new(dp, VS_IF_PORT);
     dp->ifaces[iface].port = port->id;
@@ -168,6 +169,14 @@ void vs_port_set_admin(struct vs_dp *dp, int port, int up) {
 
 int vs_port_admin_up(struct vs_dp *dp, int port) {
     return valid_port(dp, port) && dp->ports[port]->admin_up;
+}
+
+void vs_port_set_oper(struct vs_dp *dp, int port, int up) {
+    if (valid_port(dp, port)) atomic_store_explicit(&dp->ports[port]->oper_up, up ? 1 : 0, memory_order_release);
+}
+
+int vs_port_oper_up(struct vs_dp *dp, int port) {
+    return valid_port(dp, port) && atomic_load_explicit(&dp->ports[port]->oper_up, memory_order_acquire);
 }
 
 int vs_port_flush_files(struct vs_dp *dp) {

@@ -65,7 +65,9 @@ static inline void tx_enqueue(struct vs_worker *w, uint16_t port_id, struct vs_p
 static int output_l2(struct vs_worker *w, uint16_t iface_id, struct vs_pkt *p) {
     struct vs_dp *dp = w->dp;
     const struct vs_iface *ifc = &dp->ifaces[iface_id];
-    if (VS_UNLIKELY(!dp->ports[ifc->port]->admin_up)) return VS_DROP_INTERFACE_DOWN;
+    const struct vs_port *out = dp->ports[ifc->port];
+    if (VS_UNLIKELY(!out->admin_up || !atomic_load_explicit(&out->oper_up, memory_order_relaxed)))
+        return VS_DROP_INTERFACE_DOWN;
     if (VS_UNLIKELY(p->len - VS_ETH_HLEN > ifc->mtu)) return VS_DROP_MTU_EXCEEDED;
     if (ifc->kind == VS_IF_VLAN) {
         uint8_t *old = vs_pkt_bytes(p);

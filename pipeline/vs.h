@@ -78,6 +78,10 @@ struct vs_port {
     uint16_t n_rxq, n_txq;
     uint16_t mtu;
     uint8_t admin_up;
+    /* link state (the kernel interface is there): cleared by the control
+     * plane when the interface vanishes; workers load it with acquire and
+     * touch a kernel port's socket only while it is set */
+    _Atomic uint8_t oper_up;
     vs_burst_fn rx_burst;     /* fills pkts from the pool; returns how many */
     vs_burst_fn tx_burst;     /* takes ownership of the first k; returns k */
     /* offline mode: pcap time of queue 0's next frame, or -1 when exhausted */

@@ -126,6 +126,15 @@ int vs_port_af_packet_open(struct vs_dp *dp, const char *name, const char *ifnam
 int vs_port_tap_open(struct vs_dp *dp, const char *name, const char *ifname, uint16_t mtu);
 void vs_port_set_admin(struct vs_dp *dp, int port, int up);
 int vs_port_admin_up(struct vs_dp *dp, int port);
+/* Link (operational) state, apart from the operator's admin state: a port
+ * forwards only when both are up.  Setting it down stops rx and tx at once. */
+void vs_port_set_oper(struct vs_dp *dp, int port, int up);
+int vs_port_oper_up(struct vs_dp *dp, int port);
+/* An af_packet port whose interface was deleted and re-created (a new
+ * ifindex): a new packet socket and ring on `ifname`, swapped in once no
+ * worker can still be using the old one; the link is up again on success.
+ * 0, or -1 with vs_last_error() set (the port stays down). */
+int vs_port_af_packet_reattach(struct vs_dp *dp, int port, const char *ifname);
 void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out);
 void vs_port_stats_clear(struct vs_dp *dp, int port);
 int vs_port_flush_files(struct vs_dp *dp);

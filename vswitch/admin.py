@@ -5,6 +5,8 @@ running: every table change goes through the same RCU-safe calls the
 build uses.  Each function returns the lines the CLI prints.  The helpers
 for router addresses and neighbours are shared with reload.py.
 """
+import socket
+
 from vswitch import packets
 from vswitch.control import ControlError
 from vswitch.pipeline import ffi, lib, port_stats
@@ -16,12 +18,14 @@ CLEAR_RETRIES = 5   # a worker's in-flight counter update can land after a clear
 # ---- shared helpers ------------------------------------------------------------
 
 def port_link_up(app, name):
-    """Is the port under interface `name` administratively up (bridges: always)?"""
+    """Is the port under interface `name` up, administratively and its link
+    (bridges: always)?"""
     cfg = app.cfg
     if name in cfg.vlans:
         name = cfg.vlans[name].link
     if name in cfg.ports:
-        return bool(lib.vs_port_admin_up(app.dp, app.iface_ids[name]))
+        pid = app.iface_ids[name]
+        return bool(lib.vs_port_admin_up(app.dp, pid)) and bool(lib.vs_port_oper_up(app.dp, pid))
     return True
 
 
@@ -185,13 +189,20 @@ def set_port(app, name, up):
     state = "up" if up else "down"
     if bool(lib.vs_port_admin_up(app.dp, pid)) == up:
         return [f"port {name} is already {state}"]
-    lines = (port_up if up else port_down)(app, name, pid)
+    oper = bool(lib.vs_port_oper_up(app.dp, pid))
+    if up:
+        lib.vs_port_set_admin(app.dp, pid, 1)
+        lines = port_up(app, name, pid) if oper else [f"link of port {name} is down: its routes wait for it"]
+    else:
+        lib.vs_port_set_admin(app.dp, pid, 0)  # first: nothing in or out from here on
+        lines = port_down(app, name, pid) if oper else []
     app.log(f"port {name} {state} (administratively)", kind="port")
     return [f"port {name} {state}"] + lines
 
 
 def port_down(app, name, pid):
-    lib.vs_port_set_admin(app.dp, pid, 0)  # first: nothing in or out from here on
+    """The port stopped forwarding (admin or link down, already set): its
+    connected routes, learned neighbours and learned MACs go."""
     lines = []
     for iface_name in port_interfaces(app, name):
         ifc = l3_of(app, iface_name)
@@ -210,7 +221,8 @@ def port_down(app, name, pid):
 
 
 def port_up(app, name, pid):
-    lib.vs_port_set_admin(app.dp, pid, 1)
+    """The port forwards again (admin and link up): connected routes back,
+    gratuitous ARP."""
     lines = []
     now = lib.vs_dp_clock(app.dp)
     for iface_name in port_interfaces(app, name):
@@ -224,3 +236,57 @@ def port_up(app, name, pid):
             app.slow.send(ifc.iface, packets.arp_request(ifc.mac, ip, ip), now)  # gratuitous ARP
             lines.append(f"gratuitous ARP for {ip_text(ip)} sent on {iface_name}")
     return lines
+
+
+# ---- link watch (af_packet interfaces that vanish and come back) ----------------
+
+def interface_index(ifname):
+    """The kernel interface's ifindex, or None when there is none by that name."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
+
+
+def watch_links(app):
+    """Once a second from the live loop: each af_packet port's interface, by
+    name.  Gone: the link goes down (rx and tx stop; connected routes,
+    neighbours and MACs go, as on `port down`), counted and logged.  Back
+    with a new ifindex (deleted and re-created, or between two checks): a
+    new packet socket on it (vs_port_af_packet_reattach), the link up, the
+    routes back.  A failed re-attach is logged and tried again next time."""
+    for name, port in app.cfg.ports.items():
+        if port.driver != "af_packet":
+            continue
+        ifname = port.options["interface"]
+        pid = app.iface_ids[name]
+        index = interface_index(ifname)
+        known = app.link_ifindex.get(name)
+        if index == known:
+            continue
+        if known is not None:
+            link_lost(app, name, pid, ifname)
+            app.link_ifindex[name] = None
+        if index is None:
+            continue
+        if lib.vs_port_af_packet_reattach(app.dp, pid, ifname.encode()) != 0:
+            error = ffi.string(lib.vs_last_error()).decode()
+            if app.link_reattach_failed.get(name) != error:   # once per cause, not every second
+                app.log(f"{name}: re-attach to {ifname} failed: {error}; trying again", kind="warning")
+                app.link_reattach_failed[name] = error
+            continue
+        app.link_reattach_failed.pop(name, None)
+        app.link_ifindex[name] = index
+        app.link_counts[name]["reattached"] += 1
+        lines = port_up(app, name, pid) if lib.vs_port_admin_up(app.dp, pid) else []
+        app.log(f"{name}: interface {ifname} back (ifindex {index}): re-attached"
+                + (f"; {len(lines)} changes" if lines else ""), kind="port")
+
+
+def link_lost(app, name, pid, ifname):
+    was_forwarding = port_link_up(app, name)
+    lib.vs_port_set_oper(app.dp, pid, 0)   # first: nothing in or out from here on
+    app.link_counts[name]["lost"] += 1
+    if was_forwarding:
+        port_down(app, name, pid)
+    app.log(f"{name}: interface {ifname} gone: link down", kind="port")

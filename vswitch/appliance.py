@@ -69,6 +69,9 @@ class Appliance:
         self.events = collections.deque(maxlen=EVENTS_KEPT)
         self.dp = None
         self.iface_ids = {}
+        self.link_ifindex = {}          # af_packet port -> its interface's ifindex, None while gone
+        self.link_counts = collections.defaultdict(lambda: {"lost": 0, "reattached": 0})
+        self.link_reattach_failed = {}  # port -> the last re-attach error logged
         self.worker_queues = [[] for _ in range(self.workers)]
         self.worker_cpus = self._choose_cpus()
         self.worker_rates = [state.idle_worker_rate() for _ in range(self.workers)]
@@ -128,6 +131,7 @@ class Appliance:
                                             loop, queues, port.mtu)
             elif port.driver == "af_packet":
                 pid = lib.vs_port_af_packet_open(self.dp, name, port.options["interface"].encode(), port.mtu)
+                self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
             elif port.driver == "tap":
                 pid = lib.vs_port_tap_open(self.dp, name, port.options["interface"].encode(), port.mtu)
             else:
@@ -250,6 +254,7 @@ class Appliance:
                 now = time.monotonic()
                 if now >= next_sample:
                     self._sample_workers(now)
+                    self.watch_links()
                     lib.vs_rcu_reclaim(self.dp)
                     next_sample = now + WORKER_SAMPLE_S
                 if stats_interval and now >= next_stats:
@@ -266,6 +271,10 @@ class Appliance:
                     t.join()
             server.close()
             check(lib.vs_port_flush_files(self.dp))
+
+    def watch_links(self):
+        """Kernel interfaces that vanished or came back (admin.watch_links)."""
+        admin.watch_links(self)
 
     def _open_control_socket(self, path):
         try:

@@ -1,5 +1,5 @@
 """The appliance's state in the shapes SPEC.md fixes for `show ... --json`."""
-from vswitch import packets
+from vswitch import admin, packets
 from vswitch.control import ControlError
 from vswitch.pipeline import ffi, lib, port_stats, punt_stats
 from vswitch.routing import ip_text
@@ -13,7 +13,8 @@ def ports(app):
         s = port_stats(app.dp, app.iface_ids[name])
         rows.append({
             "name": name, "driver": port.driver,
-            "link": "up" if lib.vs_port_admin_up(app.dp, app.iface_ids[name]) else "down",
+            "link": "up" if admin.port_link_up(app, name) else "down",
+            "link_losses": app.link_counts[name]["lost"] if name in app.link_counts else 0,
             **{k: s[k] for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_dropped",
                                  "rx_errors", "tx_errors", "forwarded", "flooded", "punted")},
             "drops": s["drops"],

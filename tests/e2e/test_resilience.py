@@ -1,0 +1,117 @@
+"""The live appliance under trouble, end to end with Linux hosts in network
+namespaces (as test_kernel_ports.py): an interface deleted and re-created
+under traffic, reloads under traffic, a port taken down and up.
+"""
+import re
+import subprocess
+import time
+
+from test_kernel_ports import ROOT, VSWITCH, appliance, lab, ping, two_hosts  # noqa: F401 (fixtures)
+
+ROUTER = """\
+    version: 1
+    workers: 2
+    control_socket: {socket}
+    ports:
+      p1: {{driver: af_packet, interface: lan1, addresses: [10.1.0.1/24]}}
+      p2: {{driver: af_packet, interface: lan2, addresses: [10.2.0.1/24]}}
+    """
+
+
+def router(lab, appliance, config=ROUTER):
+    two_hosts(lab)
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    return appliance(config)
+
+
+def cli(app, *args):
+    return subprocess.run([*VSWITCH, *args, "--socket", app.socket], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30)
+
+
+def wait_for_event(app, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        events = app.show("events")
+        if any(text in e["message"] for e in events):
+            return events
+        assert time.monotonic() < deadline, f"no event with {text!r}: {events}"
+        time.sleep(0.2)
+
+
+def ping_fails(lab, host, address):
+    r = lab.exec(host, "ping", "-c", "2", "-i", "0.2", "-W", "1", address, check=False, timeout=30)
+    return r.returncode != 0
+
+
+def test_interface_deleted_and_recreated_under_traffic(lab, appliance):
+    app = router(lab, appliance)
+    ping(lab, "h1", "10.2.0.2")
+    traffic = lab.popen("h1", ["ping", "-i", "0.05", "-c", "100", "-W", "1", "10.2.0.2"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        lab.exec("h2", "ip", "link", "del", "eth0")   # both ends: lan2 vanishes under the appliance
+        wait_for_event(app, "p2: interface lan2 gone")
+        assert app.proc.poll() is None, "the appliance survives"
+        ports = {p["name"]: p for p in app.show("ports")}
+        assert ports["p2"]["link"] == "down" and ports["p1"]["link"] == "up", ports
+        assert "10.2.0.0/24" not in {r["to"] for r in app.show("routes")}
+        lab.veth("h2", "eth0", "app", "lan2")          # same names, a new ifindex and new MACs
+        lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+        wait_for_event(app, "re-attached")
+    finally:
+        traffic.kill()
+        traffic.wait()
+    ping(lab, "h1", "10.2.0.2")
+    ping(lab, "h2", "10.1.0.2")
+    ports = {p["name"]: p for p in app.show("ports")}
+    assert ports["p2"]["link"] == "up" and ports["p2"]["link_losses"] == 1, ports
+    neighbors = {n["ip"]: n for n in app.show("neighbors")}
+    assert neighbors["10.2.0.2"]["macaddress"] == lab.mac("h2", "eth0"), "the new MAC, not the old one"
+    app.stop()
+
+
+def test_reloads_under_traffic_lose_nothing(lab, appliance):
+    app = router(lab, appliance)
+    ping(lab, "h1", "10.2.0.2")                      # ARP resolved both ways before the clock starts
+    base = app.config.read_text()
+    traffic = lab.popen("h1", ["ping", "-i", "0.01", "-c", "300", "-W", "1", "10.2.0.2"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for i in range(6):
+            routes = "".join(f"  - {{to: 198.18.{i * 4 + k}.0/24, via: 10.2.0.2}}\n" for k in range(i % 3 + 1))
+            app.config.write_text(base + "routes:\n" + routes if i % 2 == 0 else base)
+            r = cli(app, "reload")
+            assert r.returncode == 0, r.stderr
+            time.sleep(0.3)
+        out, err = traffic.communicate(timeout=30)
+    finally:
+        if traffic.poll() is None:
+            traffic.kill()
+            traffic.wait()
+    assert " 0% packet loss" in out, out + err
+    # a broken config is refused with where it is broken; forwarding goes on
+    app.config.write_text(base + "routes:\n  - {to: 198.18.99.0/24, via: not-an-address}\n")
+    r = cli(app, "reload")
+    assert r.returncode == 1
+    assert re.search(re.escape(str(app.config)) + r":\d+:\d+", r.stderr), r.stderr
+    assert app.proc.poll() is None
+    ping(lab, "h1", "10.2.0.2")
+    app.stop()
+
+
+def test_port_down_withdraws_its_route_and_up_restores_it(lab, appliance):
+    app = router(lab, appliance)
+    ping(lab, "h1", "10.2.0.2")
+    r = cli(app, "port", "p2", "down")
+    assert r.returncode == 0, r.stderr
+    assert "10.2.0.0/24" not in {r["to"] for r in app.show("routes")}
+    assert ping_fails(lab, "h1", "10.2.0.2")
+    assert {p["name"]: p["link"] for p in app.show("ports")}["p2"] == "down"
+    r = cli(app, "port", "p2", "up")
+    assert r.returncode == 0, r.stderr
+    assert "10.2.0.0/24" in {r["to"] for r in app.show("routes")}
+    ping(lab, "h1", "10.2.0.2")
+    app.stop()

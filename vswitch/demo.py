@@ -1,0 +1,275 @@
+"""`make demo`: the appliance on a live lab of network namespaces.
+
+As root: an appliance namespace running `vswitch run configs/demo-netns.yaml`,
+two hosts on its bridge and one routed host, each joined by a veth pair
+whose appliance end is an af_packet port (offloads off: the driver does not
+handle GSO super-frames yet); background pings between the bridged hosts and
+across the router; a refreshing `vswitch show ports` until Ctrl-C (or
+--seconds N).  Everything is torn down on the way out: the appliance is
+stopped with SIGINT, the pings are ended by pid, the namespaces (and with
+them the veths) are deleted.
+
+Without root: says so and runs the pcap-replay demo instead
+(configs/demo-pcap-loop.yaml --stats).
+
+No VLAN trunk host: that would need the kernel's 8021q module for the host
+side, which the development kernel does not have.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAB_CONFIG = os.path.join(ROOT, "configs", "demo-netns.yaml")
+FALLBACK_CONFIG = os.path.join(ROOT, "configs", "demo-pcap-loop.yaml")
+VSWITCH = [sys.executable, "-m", "vswitch"]
+DEFAULT_SOCKET = os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "vswitch-demo.sock")
+
+# host namespace -> (its interface, the appliance's veth end, address/len, gateway)
+HOSTS = {
+    "h1": ("eth0", "lan1", "10.0.1.11/24", "10.0.1.1"),
+    "h2": ("eth0", "lan2", "10.0.1.12/24", "10.0.1.1"),
+    "r1": ("eth0", "wan", "10.0.2.2/24", "10.0.2.1"),
+}
+# (from host, to address): switched h1 <-> h2, routed h1 -> r1 and r1 -> h2
+PINGS = [("h1", "10.0.1.12"), ("h1", "10.0.2.2"), ("r1", "10.0.1.12")]
+
+
+class Terminated(Exception):
+    """SIGTERM: leave the way Ctrl-C does, through the teardown."""
+
+
+def run(*cmd, check=True, timeout=30):
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def why_no_lab():
+    """None when a namespace lab can be built here, else the reason."""
+    if os.geteuid() != 0:
+        return "not root"
+    for tool in ("ip", "ethtool", "ping"):
+        if not shutil.which(tool):
+            return f"the `{tool}` command is missing (make system-packages)"
+    probe = f"vsdemo-probe-{os.getpid()}"
+    r = run("ip", "netns", "add", probe, check=False)
+    if r.returncode != 0:
+        return f"`ip netns add` is not permitted here: {r.stderr.strip()}"
+    run("ip", "netns", "del", probe, check=False)
+    return None
+
+
+class Lab:
+    """The demo's namespaces (named after this pid) and what runs in them."""
+
+    def __init__(self):
+        self.tag = str(os.getpid())
+        self.namespaces = []
+        self.pings = []          # (from, to, Popen)
+        self.appliance = None
+        self.appliance_rc = None
+        self.log = None
+
+    def ns(self, short):
+        return f"vsdemo-{short}-{self.tag}"
+
+    def exec(self, short, *cmd, check=True):
+        return run("ip", "netns", "exec", self.ns(short), *cmd, check=check)
+
+    def popen(self, short, cmd, **kwargs):
+        return subprocess.Popen(["ip", "netns", "exec", self.ns(short), *cmd], **kwargs)
+
+    def add_ns(self, short):
+        run("ip", "netns", "add", self.ns(short))
+        self.namespaces.append(self.ns(short))
+        self.exec(short, "ip", "link", "set", "lo", "up")
+        self.exec(short, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
+        self.exec(short, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
+
+    def veth(self, host, host_if, app_if):
+        """A veth pair made inside the namespaces (never in the root one), offloads off, both ends up."""
+        run("ip", "link", "add", host_if, "netns", self.ns(host), "type", "veth", "peer", "name", app_if,
+            "netns", self.ns("app"))
+        for short, ifname in ((host, host_if), ("app", app_if)):
+            self.exec(short, "ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off", "tx", "off")
+            self.exec(short, "ip", "link", "set", ifname, "up")
+
+    def build(self):
+        self.add_ns("app")
+        for host, (host_if, app_if, address, gateway) in HOSTS.items():
+            self.add_ns(host)
+            self.veth(host, host_if, app_if)
+            self.exec(host, "ip", "addr", "add", address, "dev", host_if)
+            self.exec(host, "ip", "route", "add", "default", "via", gateway)
+
+    def start_appliance(self, socket_path):
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)
+        self.log = tempfile.NamedTemporaryFile(prefix="vswitch-demo-", suffix=".log", delete=False)
+        self.appliance = self.popen("app", [*VSWITCH, "run", LAB_CONFIG, "--socket", socket_path], cwd=ROOT,
+                                    stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while show_ports(socket_path) is None:
+            if self.appliance.poll() is not None:
+                raise RuntimeError(f"vswitch run exited {self.appliance.returncode}:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the appliance did not open {socket_path} in 20 s:\n{self.log_text()}")
+            time.sleep(0.2)
+
+    def log_text(self):
+        with open(self.log.name) as f:
+            return f.read()[-4000:]
+
+    def start_traffic(self):
+        for host, address in PINGS:
+            proc = self.popen(host, ["ping", "-q", "-i", "0.2", "-W", "1", address], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            self.pings.append((host, address, proc))
+
+    def stop_traffic(self):
+        """SIGINT each ping (by pid): it prints its summary; return {"h1 -> 10.0.1.12": received}."""
+        results = {}
+        for host, address, proc in self.pings:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            try:
+                out, _ = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+            results[f"{host} -> {address}"] = ping_received(out or "")
+        self.pings.clear()
+        return results
+
+    def stop_appliance(self):
+        proc, self.appliance = self.appliance, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def close(self):
+        """Everything down, in reverse; safe to call twice."""
+        results = self.stop_traffic()
+        self.appliance_rc = self.stop_appliance()
+        for name in reversed(self.namespaces):
+            run("ip", "netns", "del", name, check=False)
+        self.namespaces.clear()
+        if self.log is not None:
+            self.log.close()
+            os.unlink(self.log.name)
+            self.log = None
+        return results
+
+
+def ping_received(summary):
+    """'5 packets transmitted, 5 received, ...' -> 5 (0 when there is no summary)."""
+    for line in summary.splitlines():
+        if "packets transmitted" in line:
+            return int(line.split(",")[1].split()[0])
+    return 0
+
+
+def show_ports(socket_path, as_json=False):
+    """`vswitch show ports` output, or None while the socket does not answer."""
+    if not os.path.exists(socket_path):
+        return None
+    r = subprocess.run([*VSWITCH, "show", "ports", *(["--json"] if as_json else []), "--socket", socket_path],
+                       cwd=ROOT, capture_output=True, text=True, timeout=10)
+    return r.stdout if r.returncode == 0 else None
+
+
+def watch(lab, socket_path, seconds, clear):
+    """Refresh `show ports` every second until Ctrl-C, or for `seconds`."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while deadline is None or time.monotonic() < deadline:
+        if lab.appliance.poll() is not None:
+            raise RuntimeError(f"the appliance exited {lab.appliance.returncode}:\n{lab.log_text()}")
+        if clear:
+            print("\033[H\033[2J", end="")
+            print(f"vswitch demo lab — {time.strftime('%H:%M:%S')} — Ctrl-C stops and tears it all down\n")
+            print(show_ports(socket_path) or "(the appliance does not answer)", flush=True)
+        time.sleep(1)
+
+
+def on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def lab_demo(args):
+    lab = Lab()
+    pings, ports, rc = {}, None, 0
+    try:
+        lab.build()
+        lab.start_appliance(args.socket)
+        lab.start_traffic()
+        watch(lab, args.socket, args.seconds, clear=not args.json)
+        ports = show_ports(args.socket, as_json=args.json)
+    except (KeyboardInterrupt, Terminated):
+        pass
+    except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+        print(f"demo: {e}", file=sys.stderr)
+        rc = 1
+    finally:
+        namespaces = list(lab.namespaces)
+        pings = lab.close()
+    if args.json:
+        print(json.dumps({"ports": json.loads(ports) if ports else None, "pings": pings,
+                          "appliance_exit": lab.appliance_rc, "namespaces": namespaces}, indent=1))
+    else:
+        if ports:
+            print(ports)
+        for what, received in pings.items():
+            print(f"ping {what}: {received} replies")
+        print("demo lab torn down")
+    return rc
+
+
+def fallback_demo(args, reason):
+    print(f"demo: {reason}: no namespace lab; showing the pcap-replay demo instead "
+          f"(vswitch run {os.path.relpath(FALLBACK_CONFIG, ROOT)} --stats)", file=sys.stderr)
+    proc = subprocess.Popen([*VSWITCH, "run", FALLBACK_CONFIG, "--stats", "--socket", args.socket], cwd=ROOT)
+    try:
+        proc.wait(timeout=args.seconds)
+    except (KeyboardInterrupt, Terminated, subprocess.TimeoutExpired):
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return 0 if proc.returncode in (0, -signal.SIGINT) else proc.returncode
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="vswitch.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--socket", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    parser.add_argument("--seconds", type=float, help="stop by itself after N seconds (default: at Ctrl-C)")
+    parser.add_argument("--json", action="store_true",
+                        help="no live screen; at the end print the final ports, ping replies and namespaces as JSON")
+    parser.add_argument("--no-lab", action="store_true", help="skip the namespace lab: the pcap-replay demo")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # even when started with SIGINT ignored (`cmd &`)
+    reason = "--no-lab" if args.no_lab else why_no_lab()
+    if reason:
+        return fallback_demo(args, reason)
+    return lab_demo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
