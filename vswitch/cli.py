@@ -138,6 +138,11 @@ def write_state(appliance, path):
         json.dump(state.snapshot(appliance), f, indent=1)
 
 
+def add_socket_option(parser):
+    parser.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET,
+                        help=f"control socket (default {DEFAULT_SOCKET})")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="vswitch",
@@ -161,7 +166,7 @@ def build_parser():
                        description="Live state from the running appliance: tables for people, --json for scripts.")
     p.add_argument("what", choices=SHOW_TARGETS)
     p.add_argument("--json", action="store_true", help="print JSON (the shapes SPEC.md fixes)")
-    p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    add_socket_option(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("clear", help="reset counters, flush learned MACs or neighbours",
@@ -171,7 +176,7 @@ def build_parser():
     p.add_argument("what", choices=("counters", "macs", "neighbors"))
     p.add_argument("name", nargs="?", metavar="NAME",
                    help="counters: a port; macs: a bridge or one of its members; neighbors: a router interface")
-    p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    add_socket_option(p)
     p.set_defaults(func=cmd_clear)
 
     p = sub.add_parser("port", help="set a port administratively up or down",
@@ -179,14 +184,14 @@ def build_parser():
                                    "neighbours flushed; up: routes restored, gratuitous ARP for its addresses.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("state", choices=("up", "down"))
-    p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    add_socket_option(p)
     p.set_defaults(func=cmd_port)
 
     p = sub.add_parser("reload", help="re-read the running appliance's config file and apply what changed",
                        description="Re-read the config file the appliance was started with, print what "
                                    "changed; exit 1 with the errors if the new config is refused (the old one "
                                    "keeps running). SIGHUP to `vswitch run` does the same.")
-    p.add_argument("--socket", metavar="P", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    add_socket_option(p)
     p.set_defaults(func=cmd_reload)
 
     p = sub.add_parser("validate", help="check a config file without running it",

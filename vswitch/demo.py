@@ -41,6 +41,18 @@ HOSTS = {
 PINGS = [("h1", "10.0.1.12"), ("h1", "10.0.2.2"), ("r1", "10.0.1.12")]
 
 
+
+def interrupt(proc, timeout=15):
+    """Stop a child we started as Ctrl-C would, killing it if it hangs; its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
 class Terminated(Exception):
     """SIGTERM: leave the way Ctrl-C does, through the teardown."""
 
@@ -150,14 +162,7 @@ class Lab:
         proc, self.appliance = self.appliance, None
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return interrupt(proc)
 
     def close(self):
         """Everything down, in reverse; safe to call twice."""
@@ -245,13 +250,7 @@ def fallback_demo(args, reason):
     except (KeyboardInterrupt, Terminated, subprocess.TimeoutExpired):
         pass
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        interrupt(proc)
     return 0 if proc.returncode in (0, -signal.SIGINT) else proc.returncode
 
 
