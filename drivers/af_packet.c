@@ -68,18 +68,12 @@ struct afp_port {
     bool in_block;                /* its frames are being walked */
     uint32_t pkts_left;           /* frames of it not yet read */
     uint8_t *next_frame;
-    _Atomic uint64_t giants;      /* written by the one worker polling rx, read by the control plane */
-    _Atomic uint64_t giant_bytes;
-    uint64_t giants_folded, giant_bytes_folded;  /* control plane only */
+    struct vs_giant_count giants;
     char ifname[IFNAMSIZ];
 };
 
 static inline struct tpacket_block_desc *afp_block(struct afp_port *ap, unsigned b) {
     return (struct tpacket_block_desc *)(ap->ring + (size_t)b * AFP_BLOCK_SIZE);
-}
-
-static inline void afp_count(_Atomic uint64_t *c, uint64_t v) {
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
 }
 
 /* Copy one ring frame into a buffer, putting back the 802.1Q tag the kernel
@@ -137,8 +131,7 @@ static uint16_t afp_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
             if (!p) return got;  /* pool empty: the frame stays in the ring for the next poll */
             if (afp_copy(p, h)) {
                 vs_pool_free(port->pool, p);
-                afp_count(&ap->giants, 1);
-                afp_count(&ap->giant_bytes, h->tp_len);
+                vs_giant_note(&ap->giants, h->tp_len);
             } else {
                 if (!now) now = vs_now_ns();
                 p->ts_ns = now;
@@ -192,15 +185,7 @@ static void afp_read_stats(struct vs_port *port, struct vs_port_stats *slow) {
         slow->rx_dropped += st.tp_drops;
         slow->drops[VS_DROP_KERNEL_RX_DROPPED] += st.tp_drops;
     }
-    uint64_t giants = atomic_load_explicit(&ap->giants, memory_order_relaxed);
-    uint64_t bytes = atomic_load_explicit(&ap->giant_bytes, memory_order_relaxed);
-    uint64_t d = giants - ap->giants_folded;
-    slow->rx_packets += d;       /* received, and refused: as the pcap loader counts them */
-    slow->rx_bytes += bytes - ap->giant_bytes_folded;
-    slow->rx_dropped += d;
-    slow->drops[VS_DROP_GIANT] += d;
-    ap->giants_folded = giants;
-    ap->giant_bytes_folded = bytes;
+    vs_giant_fold(&ap->giants, slow);
 }
 
 static void afp_close(struct vs_port *port) {

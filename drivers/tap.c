@@ -27,15 +27,9 @@ struct tap_port {
     struct vs_port port;
     int fd;
     uint8_t *scratch;
-    _Atomic uint64_t giants;      /* written by the one worker polling rx, read by the control plane */
-    _Atomic uint64_t giant_bytes;
-    uint64_t giants_folded, giant_bytes_folded;  /* control plane only */
+    struct vs_giant_count giants;
     char ifname[IFNAMSIZ];
 };
-
-static inline void tap_count(_Atomic uint64_t *c, uint64_t v) {
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
-}
 
 static uint16_t tap_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, uint16_t n) {
     (void)q;
@@ -53,8 +47,7 @@ static uint16_t tap_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
         }
         if (r > VS_PKT_MAX_FRAME) {
             vs_pool_free(port->pool, p);
-            tap_count(&tp->giants, 1);
-            tap_count(&tp->giant_bytes, (uint64_t)r);
+            vs_giant_note(&tp->giants, (uint64_t)r);
             continue;
         }
         p->len = (uint16_t)r;
@@ -78,16 +71,7 @@ static uint16_t tap_tx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
 }
 
 static void tap_read_stats(struct vs_port *port, struct vs_port_stats *slow) {
-    struct tap_port *tp = (struct tap_port *)port;
-    uint64_t giants = atomic_load_explicit(&tp->giants, memory_order_relaxed);
-    uint64_t bytes = atomic_load_explicit(&tp->giant_bytes, memory_order_relaxed);
-    uint64_t d = giants - tp->giants_folded;
-    slow->rx_packets += d;
-    slow->rx_bytes += bytes - tp->giant_bytes_folded;
-    slow->rx_dropped += d;
-    slow->drops[VS_DROP_GIANT] += d;
-    tp->giants_folded = giants;
-    tp->giant_bytes_folded = bytes;
+    vs_giant_fold(&((struct tap_port *)port)->giants, slow);
 }
 
 static void tap_close(struct vs_port *port) {
