@@ -10,7 +10,7 @@ import socket
 from vswitch import packets
 from vswitch.control import ControlError
 from vswitch.pipeline import ffi, lib, port_stats
-from vswitch.routing import BROADCAST, CONNECTED, HOST, LOCAL, STATIC, Installed, ip_text, mask
+from vswitch.routing import BLACKHOLE, BROADCAST, CONNECTED, HOST, LOCAL, STATIC, Installed, ip_text, mask
 
 CLEAR_RETRIES = 5   # a worker's in-flight counter update can land after a clear: clear again
 
@@ -70,6 +70,20 @@ def remove_address(app, ifc, ip, length):
         entry = app.routes.get(host, 32)
         if entry is not None and entry.kind == kind:
             app.routes.delete(host, 32)
+
+
+def install_route(app, network, length, via, blackhole):
+    """A static or blackhole route; its gateway's adjacency stays INCOMPLETE
+    until ARP answers."""
+    if blackhole:
+        entry = Installed(app.blackhole_adj, BLACKHOLE)
+    else:
+        ifc = app._connected_iface(via)
+        neighbor = app.slow.gateway(ifc.iface, via)
+        if not neighbor.adj:  # a neighbour met by ARP for a host on the link: now a gateway too
+            neighbor.adj = app.adjs.new(lib.VS_ADJ_INCOMPLETE, ifc.iface, via)
+        entry = Installed(neighbor.adj, STATIC, via=via, iface=ifc.name)
+    app.routes.add(network, length, entry)
 
 
 def gateway_adjs(app):

@@ -17,8 +17,7 @@ from vswitch import config as config_mod
 from vswitch import admin, control, packets, state
 from vswitch import reload as reload_mod
 from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
-from vswitch.routing import (BLACKHOLE, BROADCAST, CONNECTED, LOCAL, STATIC, AdjacencyTable, Installed,
-                             RouteTable, mask)
+from vswitch.routing import AdjacencyTable, RouteTable, int_ip, mask
 from vswitch.slowpath import NS, SlowPath, L3Interface
 
 AVAILABLE_DRIVERS = ("pcap", "null", "af_packet", "tap")
@@ -182,25 +181,14 @@ class Appliance:
         return l3
 
     def _add_routes(self):
-        local = self.local_adj = self.adjs.new(lib.VS_ADJ_LOCAL)
-        broadcast = self.broadcast_adj = self.adjs.new(lib.VS_ADJ_BROADCAST)
-        blackhole = self.blackhole_adj = self.adjs.new(lib.VS_ADJ_BLACKHOLE)
+        self.local_adj = self.adjs.new(lib.VS_ADJ_LOCAL)
+        self.broadcast_adj = self.adjs.new(lib.VS_ADJ_BROADCAST)
+        self.blackhole_adj = self.adjs.new(lib.VS_ADJ_BLACKHOLE)
         for ifc in self.l3.values():
             for ip, length in ifc.addresses:
-                net = ip & mask(length)
-                glean = self.adjs.new(lib.VS_ADJ_GLEAN, ifc.iface)
-                self.routes.add(net, length, Installed(glean, CONNECTED, iface=ifc.name))
-                if length <= 30:
-                    self.routes.add(net | (~mask(length) & 0xFFFFFFFF), 32, Installed(broadcast, BROADCAST))
-                self.routes.add(ip, 32, Installed(local, LOCAL, iface=ifc.name))
+                admin.install_address(self, ifc, ip, length)
         for route in self.cfg.routes:
-            if route.blackhole:
-                entry = Installed(blackhole, BLACKHOLE)
-            else:
-                ifc = self._connected_iface(route.via)
-                neighbor = self.slow.gateway(ifc.iface, route.via)
-                entry = Installed(neighbor.adj, STATIC, via=route.via, iface=ifc.name)
-            self.routes.add(route.network, route.prefixlen, entry)
+            admin.install_route(self, route.network, route.prefixlen, route.via, route.blackhole)
 
     def _connected_iface(self, ip):
         best = None
@@ -383,8 +371,3 @@ class Appliance:
         if self.dp:
             lib.vs_dp_destroy(self.dp)
             self.dp = None
-
-
-def int_ip(text):
-    a, b, c, d = (int(x) for x in text.split("."))
-    return a << 24 | b << 16 | c << 8 | d

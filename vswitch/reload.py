@@ -17,10 +17,11 @@ import dataclasses
 
 from vswitch import config as config_mod
 from vswitch import packets
-from vswitch.admin import flush_neighbors, forget_neighbor, gateway_adjs, install_address, remove_address
+from vswitch.admin import (flush_neighbors, forget_neighbor, gateway_adjs, install_address, install_route,
+                           remove_address)
 from vswitch.control import ControlError
 from vswitch.pipeline import check, lib
-from vswitch.routing import BLACKHOLE, STATIC, Installed, ip_text, mask
+from vswitch.routing import int_ip, ip_text, mask
 from vswitch.slowpath import NS
 
 
@@ -132,7 +133,7 @@ def route_table(cfg):
 
 
 def route_text(key, value):
-    (network, length), (via, blackhole, iface) = key, value
+    (network, length), (via, blackhole, _) = key, value
     to = "default" if length == 0 else f"{ip_text(network)}/{length}"
     return f"route {to} " + ("blackhole" if blackhole else f"via {ip_text(via)}")
 
@@ -160,15 +161,7 @@ def delete_route(app, key):
 
 def add_route(app, key, value):
     via, blackhole, _ = value
-    if blackhole:
-        entry = Installed(app.blackhole_adj, BLACKHOLE)
-    else:
-        ifc = app._connected_iface(via)
-        neighbor = app.slow.gateway(ifc.iface, via)
-        if not neighbor.adj:  # a neighbour met by ARP for a host on the link: now a gateway too
-            neighbor.adj = app.adjs.new(lib.VS_ADJ_INCOMPLETE, ifc.iface, via)
-        entry = Installed(neighbor.adj, STATIC, via=via, iface=ifc.name)
-    app.routes.add(key[0], key[1], entry)
+    install_route(app, key[0], key[1], via, blackhole)
 
 
 def prune_gateways(app):
@@ -197,7 +190,7 @@ def neighbor_changes(old, new, removals):
 
 def _neighbor_key(app, key):
     iface, ip = key
-    return app.iface_ids[iface], config_int_ip(ip)
+    return app.iface_ids[iface], int_ip(ip)
 
 
 def remove_neighbor(app, key):
@@ -212,11 +205,6 @@ def set_neighbor(app, key, mac):
     if existing is not None and existing.state != "static":
         app.slow.resolved(existing, mac, lib.vs_dp_clock(app.dp))  # releases what waited for ARP
     app.slow.add_static(iface, ip, mac)
-
-
-def config_int_ip(text):
-    a, b, c, d = (int(x) for x in text.split("."))
-    return a << 24 | b << 16 | c << 8 | d
 
 
 # ---- addresses -------------------------------------------------------------------------

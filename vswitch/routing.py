@@ -17,6 +17,12 @@ def mask(length):
     return (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF if length else 0
 
 
+def int_ip(text):
+    """Dotted quad -> host-order int."""
+    a, b, c, d = (int(x) for x in text.split("."))
+    return a << 24 | b << 16 | c << 8 | d
+
+
 def ip_text(ip):
     return f"{ip >> 24}.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}"
 
