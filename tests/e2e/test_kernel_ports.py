@@ -210,18 +210,22 @@ def test_af_packet_vlan_trunk(lab, appliance):
     app.stop()
 
 
+# Two routed af_packet ports, one per host subnet; two workers.
+ROUTER = """\
+    version: 1
+    workers: 2
+    control_socket: {socket}
+    ports:
+      p1: {{driver: af_packet, interface: lan1, addresses: [10.1.0.1/24]}}
+      p2: {{driver: af_packet, interface: lan2, addresses: [10.2.0.1/24]}}
+    """
+
+
 def test_af_packet_router(lab, appliance):
     two_hosts(lab)
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
     lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
-    app = appliance("""\
-        version: 1
-        workers: 2
-        control_socket: {socket}
-        ports:
-          p1: {{driver: af_packet, interface: lan1, addresses: [10.1.0.1/24]}}
-          p2: {{driver: af_packet, interface: lan2, addresses: [10.2.0.1/24]}}
-        """)
+    app = appliance(ROUTER)
     ping(lab, "h1", "10.1.0.1")      # the router itself
     ping(lab, "h1", "10.2.0.2")      # across, both hosts' ARP against ours
     ping(lab, "h2", "10.1.0.1")      # the far router address, from the other side

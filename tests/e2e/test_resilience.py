@@ -6,16 +6,7 @@ import re
 import subprocess
 import time
 
-from test_kernel_ports import ROOT, VSWITCH, appliance, lab, ping, two_hosts  # noqa: F401 (fixtures)
-
-ROUTER = """\
-    version: 1
-    workers: 2
-    control_socket: {socket}
-    ports:
-      p1: {{driver: af_packet, interface: lan1, addresses: [10.1.0.1/24]}}
-      p2: {{driver: af_packet, interface: lan2, addresses: [10.2.0.1/24]}}
-    """
+from test_kernel_ports import ROOT, ROUTER, VSWITCH, appliance, lab, ping, two_hosts  # noqa: F401 (fixtures)
 
 
 def router(lab, appliance, config=ROUTER):
