@@ -5,7 +5,10 @@ running: every table change goes through the same RCU-safe calls the
 build uses.  Each function returns the lines the CLI prints.  The helpers
 for router addresses and neighbours are shared with reload.py.
 """
+import ctypes
+import fcntl
 import socket
+import struct
 
 from vswitch import packets
 from vswitch.control import ControlError
@@ -252,7 +255,15 @@ def port_up(app, name, pid):
     return lines
 
 
-# ---- link watch (af_packet interfaces that vanish and come back) ----------------
+# ---- link watch (kernel interfaces that go down, vanish and come back) ------------
+
+SIOCGIFFLAGS = 0x8913
+SIOCETHTOOL = 0x8946
+ETHTOOL_GLINK = 0x0000000a   # the carrier as the driver sees it (netif_carrier_ok), not delayed
+IFF_UP = 0x1
+IFF_RUNNING = 0x40           # operstate up: follows the carrier, but up to a second late
+WATCHED_DRIVERS = ("af_packet",)
+
 
 def interface_index(ifname):
     """The kernel interface's ifindex, or None when there is none by that name."""
@@ -262,45 +273,83 @@ def interface_index(ifname):
         return None
 
 
+def interface_running(ifname):
+    """Is the interface up with its carrier on?  ioctls on a socket, so they
+    answer for the appliance's own namespace whatever /sys shows."""
+    name = ifname.encode()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            flags = struct.unpack("16sH22x", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH22x", name, 0)))[1]
+            if not flags & IFF_UP:
+                return False
+            link = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_GLINK, 0), 8)
+            try:
+                fcntl.ioctl(s, SIOCETHTOOL, struct.pack("16sP16x", name, ctypes.addressof(link)))
+            except OSError:   # no ethtool link report from this driver: its operstate will do
+                return bool(flags & IFF_RUNNING)
+            return bool(struct.unpack("II", link.raw)[1])
+    except OSError:
+        return False
+
+
 def watch_links(app):
-    """Once a second from the live loop: each af_packet port's interface, by
+    """Once a second from the live loop: each kernel port's interface, by
     name.  Gone: the link goes down (rx and tx stop; connected routes,
     neighbours and MACs go, as on `port down`), counted and logged.  Back
     with a new ifindex (deleted and re-created, or between two checks): a
-    new packet socket on it (vs_port_af_packet_reattach), the link up, the
-    routes back.  A failed re-attach is logged and tried again next time."""
+    new packet socket on it (vs_port_af_packet_reattach).  The link is up
+    while the interface is up with its carrier on (`ip link set down` here
+    or on a veth's peer takes it down); up again: the routes come back and a
+    gratuitous ARP goes out.  A failed re-attach is logged and tried again
+    next time."""
     for name, port in app.cfg.ports.items():
-        if port.driver != "af_packet":
+        if port.driver not in WATCHED_DRIVERS:
             continue
         ifname = port.options["interface"]
         pid = app.iface_ids[name]
         index = interface_index(ifname)
         known = app.link_ifindex.get(name)
-        if index == known:
-            continue
-        if known is not None:
-            link_lost(app, name, pid, ifname)
-            app.link_ifindex[name] = None
-        if index is None:
-            continue
-        if lib.vs_port_af_packet_reattach(app.dp, pid, ifname.encode()) != 0:
-            error = ffi.string(lib.vs_last_error()).decode()
-            if app.link_reattach_failed.get(name) != error:   # once per cause, not every second
-                app.log(f"{name}: re-attach to {ifname} failed: {error}; trying again", kind="warning")
-                app.link_reattach_failed[name] = error
-            continue
-        app.link_reattach_failed.pop(name, None)
-        app.link_ifindex[name] = index
-        app.link_counts[name]["reattached"] += 1
-        lines = port_up(app, name, pid) if lib.vs_port_admin_up(app.dp, pid) else []
-        app.log(f"{name}: interface {ifname} back (ifindex {index}): re-attached"
-                + (f"; {len(lines)} changes" if lines else ""), kind="port")
+        if index != known:
+            if known is not None:
+                link_down(app, name, pid, f"interface {ifname} gone")
+                app.link_ifindex[name] = None
+            if index is None or not reattach(app, name, pid, ifname):
+                continue
+            app.link_ifindex[name] = index
+            app.log(f"{name}: interface {ifname} back (ifindex {index}): re-attached", kind="port")
+        running = interface_running(ifname)
+        if running != bool(lib.vs_port_oper_up(app.dp, pid)):
+            if running:
+                link_up(app, name, pid, f"interface {ifname} running")
+            else:
+                link_down(app, name, pid, f"interface {ifname} down or no carrier")
 
 
-def link_lost(app, name, pid, ifname):
+def reattach(app, name, pid, ifname):
+    """A new packet socket on the re-created interface; the link stays down
+    until the watch sees it running."""
+    if lib.vs_port_af_packet_reattach(app.dp, pid, ifname.encode()) != 0:
+        error = ffi.string(lib.vs_last_error()).decode()
+        if app.link_reattach_failed.get(name) != error:   # once per cause, not every second
+            app.log(f"{name}: re-attach to {ifname} failed: {error}; trying again", kind="warning")
+            app.link_reattach_failed[name] = error
+        return False
+    lib.vs_port_set_oper(app.dp, pid, 0)
+    app.link_reattach_failed.pop(name, None)
+    app.link_counts[name]["reattached"] += 1
+    return True
+
+
+def link_up(app, name, pid, why):
+    lib.vs_port_set_oper(app.dp, pid, 1)
+    lines = port_up(app, name, pid) if lib.vs_port_admin_up(app.dp, pid) else []
+    app.log(f"{name}: {why}: link up" + (f"; {len(lines)} changes" if lines else ""), kind="port")
+
+
+def link_down(app, name, pid, why):
     was_forwarding = port_link_up(app, name)
     lib.vs_port_set_oper(app.dp, pid, 0)   # first: nothing in or out from here on
     app.link_counts[name]["lost"] += 1
     if was_forwarding:
         port_down(app, name, pid)
-    app.log(f"{name}: interface {ifname} gone: link down", kind="port")
+    app.log(f"{name}: {why}: link down", kind="port")

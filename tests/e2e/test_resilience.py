@@ -21,11 +21,11 @@ def cli(app, *args):
                           timeout=30)
 
 
-def wait_for_event(app, text, timeout=10):
+def wait_for_event(app, text, timeout=10, times=1):
     deadline = time.monotonic() + timeout
     while True:
         events = app.show("events")
-        if any(text in e["message"] for e in events):
+        if sum(text in e["message"] for e in events) >= times:
             return events
         assert time.monotonic() < deadline, f"no event with {text!r}: {events}"
         time.sleep(0.2)
@@ -105,4 +105,29 @@ def test_port_down_withdraws_its_route_and_up_restores_it(lab, appliance):
     assert r.returncode == 0, r.stderr
     assert "10.2.0.0/24" in {r["to"] for r in app.show("routes")}
     ping(lab, "h1", "10.2.0.2")
+    app.stop()
+
+
+def test_carrier_loss_withdraws_the_route_and_its_return_restores_it(lab, appliance):
+    app = router(lab, appliance)
+    ping(lab, "h1", "10.2.0.2")
+    lab.exec("h2", "ip", "link", "set", "eth0", "down")   # the peer goes down: lan2 loses its carrier
+    wait_for_event(app, "p2: interface lan2 down or no carrier: link down")
+    assert {p["name"]: p["link"] for p in app.show("ports")}["p2"] == "down"
+    assert "10.2.0.0/24" not in {r["to"] for r in app.show("routes")}
+    assert "10.2.0.2" not in {n["ip"] for n in app.show("neighbors")}, "neighbours of the port flushed"
+    assert ping_fails(lab, "h1", "10.2.0.2")
+    lab.exec("h2", "ip", "link", "set", "eth0", "up")
+    lab.exec("h2", "ip", "route", "replace", "default", "via", "10.2.0.1")   # went with the link
+    wait_for_event(app, "p2: interface lan2 running: link up")
+    assert "10.2.0.0/24" in {r["to"] for r in app.show("routes")}
+    ping(lab, "h1", "10.2.0.2")
+    lab.exec("app", "ip", "link", "set", "lan2", "down")  # and the appliance's own end, administratively
+    wait_for_event(app, "p2: interface lan2 down or no carrier: link down", times=2)
+    lab.exec("app", "ip", "link", "set", "lan2", "up")
+    wait_for_event(app, "p2: interface lan2 running: link up", times=2)
+    ping(lab, "h1", "10.2.0.2")
+    ports = {p["name"]: p for p in app.show("ports")}
+    assert ports["p2"]["link"] == "up" and ports["p2"]["link_losses"] == 2, ports
+    assert ports["p1"]["link_losses"] == 0, app.show("events")
     app.stop()
