@@ -48,6 +48,22 @@ uint64_t vs_dp_clock(struct vs_dp *dp) { return dp->offline ? dp->clock_ns : vs_
 
 /* ---- lifetime ------------------------------------------------------------ */
 
+static uint16_t removed_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, uint16_t n) {
+    (void)port, (void)q, (void)pkts, (void)n;
+    return 0;
+}
+
+/* What a worker still holding a removed port's frames finds in its slot:
+ * nothing to receive, nothing accepted (the caller frees and counts). */
+static void removed_port_init(struct vs_dp *dp) {
+    struct vs_port *r = &dp->removed;
+    snprintf(r->name, sizeof(r->name), "(removed)");
+    r->n_rxq = r->n_txq = 1;
+    r->rx_burst = r->tx_burst = removed_rx;
+    r->pool = &dp->pool;
+    for (int v = 0; v < 4096; v++) r->vlan_iface[v] = -1;
+}
+
 struct vs_dp *vs_dp_create(uint32_t pool_buffers, uint32_t n_workers, uint32_t max_adj, uint32_t max_tbl8_groups) {
     if (n_workers < 1 || n_workers > VS_MAX_WORKERS) {
         vs_set_error("workers must be 1-%d", VS_MAX_WORKERS);
@@ -82,6 +98,8 @@ struct vs_dp *vs_dp_create(uint32_t pool_buffers, uint32_t n_workers, uint32_t m
     }
     for (int p = 0; p < VS_MAX_PORTS; p++) pthread_mutex_init(&dp->tx_lock[p], NULL);
     pthread_mutex_init(&dp->retire_lock, NULL);
+    removed_port_init(dp);
+    dp->n_ifaces = VS_MAX_PORTS;  /* a port's interface has the port's number: the first ids are theirs */
     return dp;
 }
 
@@ -90,7 +108,7 @@ void vs_dp_destroy(struct vs_dp *dp) {
     vs_rcu_reclaim(dp);  /* no worker runs any more: everything retired goes */
     vs_port_flush_files(dp);
     for (int p = 0; p < dp->n_ports; p++)
-        if (dp->ports[p]->close) dp->ports[p]->close(dp->ports[p]);
+        if (dp->ports[p]->close) dp->ports[p]->close(dp->ports[p]);   /* &dp->removed has none */
     for (int b = 0; b < dp->n_bridges; b++) vs_bridge_table_fini(&dp->bridges[b]);
     if (dp->workers)
         for (int i = 0; i < dp->n_workers; i++) {
@@ -133,35 +151,50 @@ static int iface_new(struct vs_dp *dp, uint8_t kind) {
     return id;
 }
 
-/* A port's own interface has the port's number: ports are opened before
- * any VLAN or bridge is added. */
+/* A port's own interface has the port's number (interfaces of VLANs and
+ * bridges start at VS_MAX_PORTS).  A port added while workers run takes the
+ * first removed slot, or the next one; either is invisible to the workers
+ * until a queue of it is assigned or an interface refers to it. */
 int vs_port_register(struct vs_dp *dp, struct vs_port *port) {
-    if (dp->n_ports >= VS_MAX_PORTS || dp->n_ifaces != dp->n_ports) {
-        vs_set_error(dp->n_ports >= VS_MAX_PORTS ? "too many ports (max %d)"
-                                                 : "ports must be opened before VLANs and bridges (max %d)",
-                     VS_MAX_PORTS);
+    uint16_t id = 0;
+    while (id < dp->n_ports && dp->ports[id] != &dp->removed) id++;
+    if (id >= VS_MAX_PORTS) {
+        vs_set_error("too many ports (max %d)", VS_MAX_PORTS);
         return -1;
     }
-    port->id = dp->n_ports;
+    port->id = id;
     port->pool = &dp->pool;
     port->admin_up = 1;
     atomic_store_explicit(&port->oper_up, 1, memory_order_relaxed);
     for (int v = 0; v < 4096; v++) port->vlan_iface[v] = -1;
-    int iface = iface_new(dp, VS_IF_PORT);
-    dp->ifaces[iface].port = port->id;
-    dp->ifaces[iface].mtu = port->mtu;
-    dp->ports[dp->n_ports++] = port;
-    struct vs_port_stats *s = &dp->slow_stats[port->id];
+    struct vs_iface *ifc = &dp->ifaces[id];
+    memset(ifc, 0, sizeof(*ifc));
+    ifc->kind = VS_IF_PORT;
+    ifc->bridge = -1;
+    ifc->port = id;
+    ifc->mtu = port->mtu;
+    /* a reused slot starts from zero: nothing of the old port is in flight any more */
+    for (int i = 0; i < dp->n_workers; i++) memset(&dp->workers[i].stats[id], 0, sizeof(struct vs_port_stats));
+    struct vs_port_stats *s = &dp->slow_stats[id];
+    memset(s, 0, sizeof(*s));
     for (int r = 0; r < VS_DROP_MAX; r++) {
         s->drops[r] += port->load_drops[r];
         s->rx_dropped += port->load_drops[r];
         s->rx_packets += port->load_drops[r];
     }
-    return port->id;
+    atomic_thread_fence(memory_order_release);
+    dp->ports[id] = port;
+    if (id == dp->n_ports) dp->n_ports++;
+    return id;
 }
 
-static bool valid_port(struct vs_dp *dp, int port) { return port >= 0 && port < dp->n_ports; }
-static bool valid_iface(struct vs_dp *dp, int iface) { return iface >= 0 && iface < dp->n_ifaces; }
+static bool valid_port(struct vs_dp *dp, int port) {
+    return port >= 0 && port < dp->n_ports && dp->ports[port] != &dp->removed;
+}
+
+static bool valid_iface(struct vs_dp *dp, int iface) {
+    return valid_port(dp, iface) || (iface >= VS_MAX_PORTS && iface < dp->n_ifaces);
+}
 
 void vs_port_set_admin(struct vs_dp *dp, int port, int up) {
     if (valid_port(dp, port)) dp->ports[port]->admin_up = up ? 1 : 0;
@@ -238,7 +271,7 @@ int vs_iface_add_bridge(struct vs_dp *dp, uint64_t aging_ns, uint32_t mac_limit)
     br->aging_ns = aging_ns;
     br->mac_limit = mac_limit;
     if (vs_bridge_table_init(br)) {
-        dp->n_ifaces--;
+        dp->n_ifaces--;   /* the one iface_new just took */
         return -1;
     }
     dp->ifaces[id].bridge = (int16_t)dp->n_bridges++;
@@ -420,14 +453,64 @@ int vs_worker_assign(struct vs_dp *dp, int worker, int port, int queue) {
         return -1;
     }
     struct vs_worker *w = &dp->workers[worker];
-    if (w->n_rxq >= sizeof(w->rxq) / sizeof(w->rxq[0])) {
+    uint16_t n = atomic_load_explicit(&w->n_rxq, memory_order_relaxed);
+    if (n >= sizeof(w->rxq) / sizeof(w->rxq[0])) {
         vs_set_error("worker %d has too many rx queues", worker);
         return -1;
     }
     dp->offline = false;  /* a data plane with queues dealt to workers runs on the real clock */
-    w->rxq[w->n_rxq].port = (uint16_t)port;
-    w->rxq[w->n_rxq].queue = (uint16_t)queue;
-    w->n_rxq++;
+    atomic_store_explicit(&w->rxq[n], (uint32_t)port << 16 | (uint16_t)queue, memory_order_relaxed);
+    atomic_store_explicit(&w->n_rxq, n + 1, memory_order_release);   /* the entry first, then the count */
+    return 0;
+}
+
+/* Every worker stops polling the port's queues: each entry is overwritten by
+ * the list's last one, then the list shortens.  A worker reading the list
+ * meanwhile may poll one queue twice in a loop, never one of another worker. */
+static void worker_unassign_port(struct vs_dp *dp, int port) {
+    for (int i = 0; i < dp->n_workers; i++) {
+        struct vs_worker *w = &dp->workers[i];
+        uint16_t n = atomic_load_explicit(&w->n_rxq, memory_order_relaxed);
+        for (uint16_t k = 0; k < n;) {
+            if (atomic_load_explicit(&w->rxq[k], memory_order_relaxed) >> 16 != (uint32_t)port) {
+                k++;
+                continue;
+            }
+            n--;
+            atomic_store_explicit(&w->rxq[k], atomic_load_explicit(&w->rxq[n], memory_order_relaxed),
+                                  memory_order_release);
+            atomic_store_explicit(&w->n_rxq, n, memory_order_release);
+        }
+    }
+}
+
+/* Remove a port while the workers run.  The control plane has already taken
+ * its routes, neighbours and MACs away; the port must be in no bridge and
+ * carry no VLANs.  Its slot then holds &dp->removed, and once every worker
+ * has passed a quiescent point nothing can reach the old port: it is closed. */
+int vs_port_remove(struct vs_dp *dp, int port) {
+    if (!valid_port(dp, port)) {
+        vs_set_error("no port %d", port);
+        return -1;
+    }
+    struct vs_port *old = dp->ports[port];
+    if (dp->ifaces[port].bridge >= 0) {
+        vs_set_error("port %s is a bridge member", old->name);
+        return -1;
+    }
+    for (int v = 0; v < 4096; v++)
+        if (old->vlan_iface[v] >= 0) {
+            vs_set_error("port %s carries VLAN %d", old->name, v);
+            return -1;
+        }
+    old->admin_up = 0;
+    atomic_store_explicit(&old->oper_up, 0, memory_order_release);
+    worker_unassign_port(dp, port);
+    dp->ifaces[port].routed = 0;
+    atomic_store_explicit((_Atomic(struct vs_port *) *)&dp->ports[port], &dp->removed, memory_order_release);
+    vs_rcu_synchronize(dp);
+    if (old->flush) old->flush(old);
+    if (old->close) old->close(old);
     return 0;
 }
 
@@ -450,9 +533,11 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
             drain_inject(w);
             sweep_if_due(dp, w->now_ns);
         }
-        for (uint16_t i = 0; i < w->n_rxq; i++) {
-            struct vs_port *port = dp->ports[w->rxq[i].port];
-            uint16_t n = port->rx_burst(port, w->rxq[i].queue, pkts, VS_BURST);
+        uint16_t n_rxq = atomic_load_explicit(&w->n_rxq, memory_order_acquire);
+        for (uint16_t i = 0; i < n_rxq; i++) {
+            uint32_t rxq = atomic_load_explicit(&w->rxq[i], memory_order_acquire);
+            struct vs_port *port = dp->ports[rxq >> 16];
+            uint16_t n = port->rx_burst(port, (uint16_t)rxq, pkts, VS_BURST);
             if (!n) continue;
             for (uint16_t k = 0; k < n; k++) pkts[k]->in_port = port->id;
             vs_process_burst(w, pkts, n);

@@ -253,8 +253,10 @@ struct vs_txq {
 struct vs_worker {
     struct vs_dp *dp;
     uint16_t id;
-    uint16_t n_rxq;
-    struct { uint16_t port, queue; } rxq[VS_MAX_PORTS * 2];
+    /* rx queues polled, each (port << 16 | queue); the control plane adds and
+     * removes entries while the worker runs (release stores, read with acquire) */
+    _Atomic uint16_t n_rxq;
+    _Atomic uint32_t rxq[VS_MAX_PORTS * 2];
     struct vs_txq tx[VS_MAX_PORTS];
     struct vs_ring punt;      /* worker -> control plane */
     struct vs_ring inject;    /* control plane -> worker */
@@ -271,8 +273,9 @@ struct vs_worker {
 
 struct vs_dp {
     struct vs_pool pool;
-    uint16_t n_ports;
+    uint16_t n_ports;         /* slots in use or removed; ports[p] of a removed one is &removed */
     struct vs_port *ports[VS_MAX_PORTS];
+    struct vs_port removed;   /* stands in for a removed port: no queues, link down, sends nothing */
     uint16_t n_ifaces;
     struct vs_iface ifaces[VS_MAX_IFACES];
     uint16_t n_bridges;

@@ -176,6 +176,7 @@ void vs_punt_stats_get(struct vs_dp *dp, struct vs_punt_stats *out);
 /* Running. */
 int vs_offline_run(struct vs_dp *dp, uint64_t deadline_ns, uint64_t *next_ts);
 int vs_worker_assign(struct vs_dp *dp, int worker, int port, int queue);
+int vs_port_remove(struct vs_dp *dp, int port);   /* workers running: see dp.c */
 void vs_worker_run(struct vs_dp *dp, int worker);
 void vs_worker_stats_get(struct vs_dp *dp, int worker, struct vs_worker_stats *out);
 void vs_dp_stop(struct vs_dp *dp);

@@ -41,17 +41,25 @@ class RunError(Exception):
 
 def check_runnable(cfg, offline):
     """Refuse what `validate` accepts but this version or mode cannot run."""
+    problems = port_problems(cfg, list(cfg.ports), offline)
+    if problems:
+        raise RunError("\n".join(problems))
+
+
+def port_problems(cfg, names, offline=False):
+    """Why ports `names` of cfg cannot be opened in this version or mode
+    (opening them tells the rest: no such interface, no permission)."""
     problems = []
-    for port in cfg.ports.values():
+    for name in names:
+        port = cfg.ports[name]
         if port.driver not in AVAILABLE_DRIVERS:
-            problems.append(f"port '{port.name}': driver {port.driver} is not available in this version")
+            problems.append(f"port '{name}': driver {port.driver} is not available in this version")
         elif offline and port.driver not in OFFLINE_DRIVERS:
-            problems.append(f"port '{port.name}': driver {port.driver} needs live mode; "
+            problems.append(f"port '{name}': driver {port.driver} needs live mode; "
                             f"--until-idle runs only pcap and null ports")
         elif offline and port.options.get("loop"):
-            problems.append(f"port '{port.name}': --until-idle cannot replay a 'loop: true' pcap forever")
-    if problems:
-        raise RunError("\n".join(f"{cfg.path}: {p}" for p in problems))
+            problems.append(f"port '{name}': --until-idle cannot replay a 'loop: true' pcap forever")
+    return [f"{cfg.path}: {p}" for p in problems]
 
 
 def _ip(addr):
@@ -118,26 +126,31 @@ class Appliance:
 
     def _open_ports(self):
         for port in self.cfg.ports.values():
-            name = port.name.encode()
-            if port.driver == "pcap":
-                rx = port.options.get("rx_pcap")
-                tx = port.options.get("tx_pcap")
-                if tx:
-                    os.makedirs(os.path.dirname(tx) or ".", exist_ok=True)
-                loop = bool(port.options.get("loop"))
-                queues = self.rx_queues(port)
-                pid = lib.vs_port_pcap_open(self.dp, name, (rx or "").encode(), (tx or "").encode(),
-                                            loop, queues, port.mtu)
-            elif port.driver == "af_packet":
-                pid = lib.vs_port_af_packet_open(self.dp, name, port.options["interface"].encode(), port.mtu)
-                self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
-            elif port.driver == "tap":
-                pid = lib.vs_port_tap_open(self.dp, name, port.options["interface"].encode(), port.mtu)
-            else:
-                pid = lib.vs_port_null_open(self.dp, name, port.mtu)
-            if pid < 0:
-                raise RunError(f"port '{port.name}': {ffi.string(lib.vs_last_error()).decode()}")
-            self.iface_ids[port.name] = pid
+            self.open_port(port)
+
+    def open_port(self, port):
+        """Open one configured port (at start, or added by a reload); its core id."""
+        name = port.name.encode()
+        if port.driver == "pcap":
+            rx = port.options.get("rx_pcap")
+            tx = port.options.get("tx_pcap")
+            if tx:
+                os.makedirs(os.path.dirname(tx) or ".", exist_ok=True)
+            loop = bool(port.options.get("loop"))
+            queues = self.rx_queues(port)
+            pid = lib.vs_port_pcap_open(self.dp, name, (rx or "").encode(), (tx or "").encode(),
+                                        loop, queues, port.mtu)
+        elif port.driver == "af_packet":
+            pid = lib.vs_port_af_packet_open(self.dp, name, port.options["interface"].encode(), port.mtu)
+            self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
+        elif port.driver == "tap":
+            pid = lib.vs_port_tap_open(self.dp, name, port.options["interface"].encode(), port.mtu)
+        else:
+            pid = lib.vs_port_null_open(self.dp, name, port.mtu)
+        if pid < 0:
+            raise RunError(f"port '{port.name}': {ffi.string(lib.vs_last_error()).decode()}")
+        self.iface_ids[port.name] = pid
+        return pid
 
     def _add_vlans_and_bridges(self):
         cfg = self.cfg
@@ -156,29 +169,32 @@ class Appliance:
             for mac, member in bridge.static_macs:
                 check(lib.vs_mac_add_static(self.dp, iface, packets.mac_bytes(mac), self.iface_ids[member]))
 
-    def router_mac(self, name):
+    def router_mac(self, name, cfg=None):
         """SPEC: macaddress if given, else the port's own (derived from the
         name for ports without hardware, and for bridges)."""
-        cfg = self.cfg
+        cfg = cfg or self.cfg
         obj = cfg.interface(name)
         if obj.macaddress:
             return obj.macaddress
         if name in cfg.vlans:
-            return self.router_mac(cfg.vlans[name].link)
+            return self.router_mac(cfg.vlans[name].link, cfg)
         return config_mod.derived_mac(name)
 
     def _add_router_interfaces(self):
-        l3 = {}
+        self.l3 = {}
         for name in self.cfg.iface_names():
-            obj = self.cfg.interface(name)
-            if not obj.addresses:
-                continue
-            iface = self.iface_ids[name]
-            mac = packets.mac_bytes(self.router_mac(name))
-            lib.vs_iface_set_l3(self.dp, iface, mac, 1)
-            l3[iface] = L3Interface(name, iface, mac, [_ip(a) for a in obj.addresses])
-        self.l3 = l3
-        return l3
+            if self.cfg.interface(name).addresses:
+                self.add_router_interface(name, self.cfg)
+        return self.l3
+
+    def add_router_interface(self, name, cfg):
+        """Interface `name` of `cfg` routes: its MAC in the core, its L3Interface
+        (addresses not installed yet)."""
+        iface = self.iface_ids[name]
+        mac = packets.mac_bytes(self.router_mac(name, cfg))
+        lib.vs_iface_set_l3(self.dp, iface, mac, 1)
+        ifc = self.l3[iface] = L3Interface(name, iface, mac, [_ip(a) for a in cfg.interface(name).addresses])
+        return ifc
 
     def _add_routes(self):
         self.local_adj = self.adjs.new(lib.VS_ADJ_LOCAL)
@@ -303,6 +319,16 @@ class Appliance:
             return self.reload()
         raise control.ControlError(f"unknown command {req['cmd']!r}")
 
+    def port_problems(self, cfg, names):
+        """Why ports a reload adds cannot be opened (reload.verify): the
+        checks of a start, and a kernel interface that is not there."""
+        problems = port_problems(cfg, names)
+        for name in names:
+            ifname = cfg.ports[name].options.get("interface")
+            if cfg.ports[name].driver == "af_packet" and admin.interface_index(ifname) is None:
+                problems.append(f"{cfg.path}: port '{name}': no interface {ifname} here; create it first")
+        return problems
+
     def reload(self):
         """Re-read the config file and apply what changed (reload.py); the
         lines saying what changed.  Refused (ControlError): nothing changes."""
@@ -331,23 +357,27 @@ class Appliance:
         return port.options.get("rx_queues", self.workers if port.options.get("loop") else 1)
 
     def _assign_queues(self):
-        """Deal every rx queue to a worker, round robin: a pcap port's queue q
-        to worker q % N; a kernel port's one queue (af_packet, tap) to the
-        worker with the fewest queues so far (the lowest id on a tie), which
-        carries the round on from wherever the ports before it left it."""
+        """Deal every rx queue to a worker, round robin (see assign_queues)."""
         for port in self.cfg.ports.values():
-            if port.driver == "pcap":
-                queues = range(self.rx_queues(port) if port.options.get("rx_pcap") else 0)
-                workers = [queue % self.workers for queue in queues]
-            elif port.driver in KERNEL_DRIVERS:
-                queues = [0]
-                workers = [min(range(self.workers), key=lambda w: (len(self.worker_queues[w]), w))]
-            else:
-                continue
-            pid = self.iface_ids[port.name]
-            for queue, w in zip(queues, workers):
-                check(lib.vs_worker_assign(self.dp, w, pid, queue))
-                self.worker_queues[w].append(f"{port.name}:{queue}")
+            self.assign_queues(port)
+
+    def assign_queues(self, port):
+        """A pcap port's queue q goes to worker q % N; a kernel port's one
+        queue (af_packet, tap) to the worker with the fewest queues so far
+        (the lowest id on a tie), which carries the round on from wherever
+        the ports before it left it."""
+        if port.driver == "pcap":
+            queues = range(self.rx_queues(port) if port.options.get("rx_pcap") else 0)
+            workers = [queue % self.workers for queue in queues]
+        elif port.driver in KERNEL_DRIVERS:
+            queues = [0]
+            workers = [min(range(self.workers), key=lambda w: (len(self.worker_queues[w]), w))]
+        else:
+            return
+        pid = self.iface_ids[port.name]
+        for queue, w in zip(queues, workers):
+            check(lib.vs_worker_assign(self.dp, w, pid, queue))
+            self.worker_queues[w].append(f"{port.name}:{queue}")
 
     def port_stats(self):
         return {name: port_stats(self.dp, self.iface_ids[name]) for name in self.cfg.ports}

@@ -8,10 +8,13 @@ small function, in an order that never leaves a route without its next hop:
 routes and neighbours that go, addresses, neighbours that come, routes that
 come, then bridge tables.
 
-What a live reload cannot change in this version (the set of ports, vlans
-and bridges, bridge membership, drivers, MTUs, MACs, workers, the control
-socket, whether an interface is routed) is refused with the reason, and the
-running config stays.
+Ports in no bridge and without vlans come and go live: a new one is opened
+and its queues dealt to the workers; a removed one loses its routes and
+neighbours first, then the core swaps it out and closes it after a grace
+period (vs_port_remove).  What a live reload cannot change in this version
+(other changes to the set of ports, vlans and bridges, bridge membership,
+drivers, MTUs, MACs, workers, the control socket, whether an interface is
+routed) is refused with the reason, and the running config stays.
 """
 import dataclasses
 
@@ -44,18 +47,20 @@ def reload(app):
         new = config_mod.load(old.path)
     except config_mod.ConfigError as err:
         raise ReloadError("\n".join(map(str, err.issues)) + "\nreload refused: the running config is unchanged")
-    plan = verify(old, new)
+    plan = verify(old, new, app.port_problems)
     apply(app, new, plan)
     return [c.text for c in plan] or ["no changes"]
 
 
-def verify(old, new):
-    """Everything checked before anything changes: the plan, or ReloadError."""
-    problems = restart_needed(old, new)
+def verify(old, new, port_problems):
+    """Everything checked before anything changes: the plan, or ReloadError.
+    port_problems(cfg, names): why those ports could not be opened here."""
+    problems = restart_needed(old, new) + port_problems(new, [n for n in new.ports if n not in old.ports])
     if problems:
         raise ReloadError("\n".join(problems) + "\nreload refused: the running config is unchanged")
     return [*route_changes(old, new, removals=True), *neighbor_changes(old, new, removals=True),
-            *address_changes(old, new), *neighbor_changes(old, new, removals=False),
+            *port_removals(old, new), *address_changes(old, new), *port_additions(old, new),
+            *neighbor_changes(old, new, removals=False),
             *route_changes(old, new, removals=False), *static_mac_changes(old, new), *bridge_setting_changes(old, new)]
 
 
@@ -84,8 +89,9 @@ def restart_needed(old, new):
     for what, kind, fields in (("ports", "port", PORT_FIELDS), ("vlans", "vlan", VLAN_FIELDS),
                                ("bridges", "bridge", ("interfaces", "macaddress"))):
         before, after = getattr(old, what), getattr(new, what)
-        details = [f"{kind} '{n}' added" for n in after if n not in before]
-        details += [f"{kind} '{n}' removed" for n in before if n not in after]
+        live = standalone_ports(old, new) if what == "ports" else ()
+        details = [f"{kind} '{n}' added" for n in after if n not in before and n not in live]
+        details += [f"{kind} '{n}' removed" for n in before if n not in after and n not in live]
         for name in before.keys() & after.keys():
             details += [f"{kind} '{name}' {field} changed" for field in fields
                         if _field(before[name], field) != _field(after[name], field)]
@@ -97,6 +103,15 @@ def restart_needed(old, new):
         if getattr(old, field) != getattr(new, field):
             problems.append(RESTART.format(what=field, detail=f"{getattr(old, field)} -> {getattr(new, field)}"))
     return problems
+
+
+def standalone_ports(old, new):
+    """Ports added or removed that a live reload can open or close: in no
+    bridge and carrying no vlans, in the config they are in."""
+    def standalone(cfg, name):
+        return cfg.bridge_of(name) is None and all(v.link != name for v in cfg.vlans.values())
+    return ({n for n in new.ports if n not in old.ports and standalone(new, n)}
+            | {n for n in old.ports if n not in new.ports and standalone(old, n)})
 
 
 def _field(obj, field):
@@ -212,6 +227,8 @@ def set_neighbor(app, key, mac):
 def address_changes(old, new):
     changes = []
     for name in new.iface_names():
+        if name not in old.iface_names():
+            continue   # a new port: port_additions installs its addresses
         before = [(int(a.ip), a.prefixlen) for a in old.interface(name).addresses]
         after = [(int(a.ip), a.prefixlen) for a in new.interface(name).addresses]
         if before == after:
@@ -237,6 +254,42 @@ def add_address(app, name, address):
     ifc = app.l3[app.iface_ids[name]]
     ifc.addresses.append(address)
     install_address(app, ifc, *address)
+
+
+# ---- ports -----------------------------------------------------------------------------
+
+def port_removals(old, new):
+    return [Change(f"port {name} removed", lambda app, n=name: remove_port(app, n))
+            for name in old.ports if name not in new.ports]
+
+
+def port_additions(old, new):
+    return [Change(f"port {name} added ({port.driver})", lambda app, p=port, cfg=new: add_port(app, p, cfg))
+            for name, port in new.ports.items() if name not in old.ports]
+
+
+def remove_port(app, name):
+    pid = app.iface_ids[name]
+    ifc = app.l3.get(pid)
+    if ifc is not None:
+        for address in list(ifc.addresses):
+            drop_address(app, name, address)
+        flush_neighbors(app, {pid}, include_static=True)
+        del app.l3[pid]
+    check(lib.vs_port_remove(app.dp, pid))
+    del app.iface_ids[name]
+    app.link_ifindex.pop(name, None)
+    app.link_counts.pop(name, None)
+    app.worker_queues[:] = [[q for q in queues if q.rpartition(":")[0] != name] for queues in app.worker_queues]
+
+
+def add_port(app, port, cfg):
+    app.open_port(port)
+    if port.addresses:
+        ifc = app.add_router_interface(port.name, cfg)
+        for address in ifc.addresses:
+            install_address(app, ifc, *address)
+    app.assign_queues(port)
 
 
 # ---- bridges ---------------------------------------------------------------------------

@@ -131,3 +131,49 @@ def test_carrier_loss_withdraws_the_route_and_its_return_restores_it(lab, applia
     assert ports["p2"]["link"] == "up" and ports["p2"]["link_losses"] == 2, ports
     assert ports["p1"]["link_losses"] == 0, app.show("events")
     app.stop()
+
+
+def test_reload_adds_and_removes_ports_under_traffic(lab, appliance):
+    app = router(lab, appliance)
+    lab.add_ns("h3")
+    lab.veth("h3", "eth0", "app", "lan3")
+    lab.host("h3", "eth0", "10.3.0.2/24", gateway="10.3.0.1")
+    ping(lab, "h1", "10.2.0.2")
+    base = app.config.read_text()
+    with_p3 = base.replace("ports:\n", "ports:\n  p3: {driver: af_packet, interface: lan3, addresses: [10.3.0.1/24]}\n"
+                           "  spare: {driver: null}\n", 1)
+    with_p3 += "routes:\n  - {to: 198.18.3.0/24, via: 10.3.0.2}\n"
+    traffic = lab.popen("h1", ["ping", "-i", "0.01", "-c", "400", "-W", "1", "10.2.0.2"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(2):
+            app.config.write_text(with_p3)
+            r = cli(app, "reload")
+            assert r.returncode == 0, r.stderr
+            assert "port p3 added (af_packet)" in r.stdout and "port spare added (null)" in r.stdout, r.stdout
+            ping(lab, "h3", "10.3.0.1")                    # the new router interface answers
+            ping(lab, "h3", "10.1.0.2")                    # and routes both ways
+            routes = {r["to"]: r for r in app.show("routes")}
+            assert routes["198.18.3.0/24"]["interface"] == "p3", routes
+            assert any("p3:0" in w["rx_queues"] for w in app.show("workers"))
+            app.config.write_text(base)
+            r = cli(app, "reload")
+            assert r.returncode == 0, r.stderr
+            assert "port p3 removed" in r.stdout and "port spare removed" in r.stdout, r.stdout
+            assert {p["name"] for p in app.show("ports")} == {"p1", "p2"}
+            assert not {"10.3.0.0/24", "198.18.3.0/24"} & {r["to"] for r in app.show("routes")}
+            assert not any("p3:0" in w["rx_queues"] for w in app.show("workers"))
+            assert ping_fails(lab, "h3", "10.3.0.1"), "the removed port no longer answers"
+        out, err = traffic.communicate(timeout=30)
+    finally:
+        if traffic.poll() is None:
+            traffic.kill()
+            traffic.wait()
+    assert " 0% packet loss" in out, out + err
+    # a port whose interface is not there is refused before anything changes
+    app.config.write_text(base.replace("ports:\n", "ports:\n  p9: {driver: af_packet, interface: nosuch9}\n", 1))
+    r = cli(app, "reload")
+    assert r.returncode == 1 and "no interface nosuch9 here" in r.stderr, r.stderr
+    assert {p["name"] for p in app.show("ports")} == {"p1", "p2"}
+    ping(lab, "h1", "10.2.0.2")
+    app.stop()

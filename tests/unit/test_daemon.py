@@ -222,12 +222,30 @@ def test_reload_of_a_broken_file_keeps_the_running_config(live):
     assert live.moving("out", "tx_packets")
 
 
-def test_reload_that_adds_a_port_is_refused(live):
-    live.write(CONFIG.replace("  srv:   {driver: \"null\"}\n", "  srv:   {driver: \"null\"}\n  x: {driver: \"null\"}\n"))
+def test_reload_that_adds_a_bridge_member_is_refused(live):
+    live.write(CONFIG.replace("  srv:   {driver: \"null\"}\n", "  srv:   {driver: \"null\"}\n  x: {driver: \"null\"}\n")
+               .replace("[lan, srv]", "[lan, srv, x]"))
     proc = live.cli("reload", expect=1)
     assert "changing ports needs a restart in this version: port 'x' added" in proc.stderr
+    assert "changing bridges needs a restart in this version: bridge 'br' interfaces changed" in proc.stderr
     assert [p["name"] for p in live.show("ports")] == ["src", "out", "other", "lan", "srv", "wan"]
     assert live.show("config")["text"] == CONFIG
+
+
+def test_reload_adds_and_removes_a_routed_port(live):
+    added = CONFIG.replace("  srv:   {driver: \"null\"}\n",
+                           "  srv:   {driver: \"null\"}\n  x: {driver: \"null\", addresses: [10.7.0.1/24]}\n")
+    live.write(added)
+    proc = live.cli("reload")
+    assert "port x added (null)" in proc.stdout
+    assert [p["name"] for p in live.show("ports")] == ["src", "out", "other", "lan", "srv", "x", "wan"]
+    assert {"to": "10.7.0.0/24", "via": None, "interface": "x", "type": "connected"} in live.show("routes")
+    live.write(CONFIG)
+    proc = live.cli("reload")
+    assert "port x removed" in proc.stdout
+    assert [p["name"] for p in live.show("ports")] == ["src", "out", "other", "lan", "srv", "wan"]
+    assert not [r for r in live.show("routes") if r["to"].startswith("10.7.")]
+    assert live.moving("out", "tx_packets"), "forwarding went on"
 
 
 def test_sighup_reloads(live):

@@ -223,7 +223,7 @@ def run_scenario(workdir, aging, limit, initial, steps, tail):
             rc = lib.vs_port_pcap_open(dp, b"p%d" % p, paths[p].encode(), ffi.NULL, 0, 1, 1500)
             assert rc == p, ffi.string(lib.vs_last_error())
         br = lib.vs_iface_add_bridge(dp, aging, limit)
-        assert br == N_PORTS
+        assert br == lib.VS_MAX_PORTS   # the first VLAN or bridge interface id
         for p in MEMBERS:
             assert lib.vs_bridge_add_member(dp, br, p) == 0
 
