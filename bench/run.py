@@ -10,7 +10,9 @@ bench/results.json.
     .venv/bin/python bench/run.py --seconds 10
 
 --only takes case names (testpmd, l2-1k, l2-64k, l3-1k, l3-10k, l3-10k-1m,
-l3-1m) and/or the groups vswitch, peers, testpmd, l3fwd, ovs.
+l3-1m) and/or the groups vswitch, peers, testpmd, l3fwd, ovs, and `kernel`:
+kernel-attached ports (af_xdp, af_packet) between namespaces beside Linux's
+own forwarding (bench/kernel_ports.py; needs root).
 """
 import argparse
 import datetime
@@ -28,6 +30,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import gen             # noqa: E402
+import kernel_ports    # noqa: E402
 import peers           # noqa: E402
 import vswitch_bench   # noqa: E402
 
@@ -82,12 +85,15 @@ def machine():
 
 def selected(only):
     """The set of (case name, "vswitch" | "peer") to run, from --only."""
-    everything = {(c[0], "vswitch") for c in CASES if c[2] != "peer-only"} | {(c[0], "peer") for c in CASES if c[4]}
+    everything = ({(c[0], "vswitch") for c in CASES if c[2] != "peer-only"} | {(c[0], "peer") for c in CASES if c[4]}
+                  | {("kernel", "kernel")})
     if not only:
         return everything
     chosen = set()
     for word in (w.strip() for w in only.split(",")):
-        if word == "vswitch":
+        if word == "kernel":
+            chosen.add(("kernel", "kernel"))
+        elif word == "vswitch":
             chosen |= {x for x in everything if x[1] == "vswitch"}
         elif word == "peers":
             chosen |= {x for x in everything if x[1] == "peer"}
@@ -97,7 +103,7 @@ def selected(only):
             chosen |= {x for x in everything if x[0] == word}
         else:
             raise SystemExit(f"bench/run.py: unknown --only name {word!r} (cases: "
-                             f"{', '.join(c[0] for c in CASES)}; groups: vswitch, peers, l3fwd, ovs)")
+                             f"{', '.join(c[0] for c in CASES)}; groups: vswitch, peers, l3fwd, ovs, kernel)")
     return chosen
 
 
@@ -211,11 +217,22 @@ def main(argv=None):
             for workers in worker_counts[1:]:
                 case["vswitch"][workers] = _ours(kind, params, workers, seconds, title)
 
+    if ("kernel", "kernel") in chosen:
+        log("kernel-attached ports between namespaces (bench/kernel_ports.py) ...")
+        try:
+            results["kernel"] = kernel_ports.run_all(seconds, warmup, gen.BUILD, log=log)
+        except (kernel_ports.Unavailable, kernel_ports.netns.Unavailable) as err:
+            results["kernel"] = {"unavailable": str(err)}
+            log(f"  n/a: {err}")
+
     info["loadavg_end"] = os.getloadavg()
     results["elapsed_s"] = round(time.time() - started, 1)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=1, default=str)
-    text = table(results, worker_counts, hz)
+    parts = [table(results, worker_counts, hz)] if results["cases"] else []
+    if "unavailable" not in results.get("kernel", {"unavailable": ""}):
+        parts.append(kernel_ports.table(results["kernel"]))
+    text = "\n\n".join(parts)
     log("")
     log(text)
     log("")
