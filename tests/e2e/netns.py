@@ -9,7 +9,10 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
+
+VLAN_TAG_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vlan_tag.c")
 
 
 class Unavailable(Exception):
@@ -76,6 +79,17 @@ class Lab:
         self.exec(short, "ip", "addr", "add", address, "dev", ifname)
         if gateway:
             self.exec(short, "ip", "route", "add", "default", "via", gateway)
+
+    def vlan_host(self, short, ifname, vid):
+        """The host's frames on `ifname` carry tag `vid` on the wire, as a
+        VLAN sub-interface would send them (this kernel has no 8021q): tc
+        BPF programs from vlan_tag.c push it on egress and pop it on ingress."""
+        obj = os.path.join(tempfile.mkdtemp(prefix="vs-vlan-"), f"vlan_tag_{vid}.o")
+        run("clang", "-O2", "-target", "bpf", f"-DVID={vid}", "-c", VLAN_TAG_SOURCE, "-o", obj)
+        self.exec(short, "tc", "qdisc", "add", "dev", ifname, "clsact")
+        for direction in ("egress", "ingress"):
+            self.exec(short, "tc", "filter", "add", "dev", ifname, direction, "bpf", "da", "obj", obj, "sec", direction)
+        shutil.rmtree(os.path.dirname(obj))
 
     def mac(self, short, ifname):
         return json.loads(self.exec(short, "ip", "-j", "link", "show", ifname).stdout)[0]["address"]
