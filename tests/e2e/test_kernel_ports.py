@@ -147,6 +147,39 @@ def test_af_packet_bridge(lab, appliance):
     app.stop()
 
 
+def test_mac_aging_and_moves_seen_by_show_macs(lab, appliance):
+    two_hosts(lab)
+    lab.host("h1", "eth0", "10.0.0.1/24")
+    lab.host("h2", "eth0", "10.0.0.2/24")
+    app = appliance("""\
+        version: 1
+        workers: 1
+        control_socket: {socket}
+        ports:
+          p1: {{driver: af_packet, interface: lan1}}
+          p2: {{driver: af_packet, interface: lan2}}
+        bridges:
+          br0: {{interfaces: [p1, p2], mac_aging: 2}}
+        """)
+    h1 = lab.mac("h1", "eth0")
+    r = lab.exec("h1", "arping", "-c", "2", "-w", "3", "-I", "eth0", "10.0.0.2", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr          # Linux ARP across the bridge, both ways
+    macs = {m["mac"]: m for m in app.show("macs")}
+    assert macs[h1]["interface"] == "p1" and macs[h1]["age"] < 2 and not macs[h1]["static"], macs
+    # h1's MAC now speaks from behind p2: the entry moves there at once
+    lab.exec("h1", "ip", "link", "set", "eth0", "down")
+    lab.exec("h2", "ip", "link", "set", "eth0", "address", h1)
+    moved = time.monotonic()
+    lab.exec("h2", "arping", "-c", "1", "-w", "1", "-I", "eth0", "10.0.0.9", check=False)
+    macs = {m["mac"]: m for m in app.show("macs")}
+    assert macs[h1]["interface"] == "p2", macs
+    while h1 in {m["mac"] for m in app.show("macs")}:   # then silence: aged out after mac_aging (2 s)
+        assert time.monotonic() < moved + 10, app.show("macs")
+        time.sleep(0.1)
+    assert time.monotonic() - moved >= 1.9, ("aged out too early", macs)
+    app.stop()
+
+
 def test_af_packet_vlan_trunk(lab, appliance):
     """h1 is a Linux host on VLAN 10 of a trunk (its frames tagged on the
     wire, lab.vlan_host), bridged to the untagged h2 and routed to h3 on
