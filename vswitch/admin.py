@@ -262,15 +262,20 @@ def interface_index(ifname):
         return None
 
 
+# Drivers whose port can follow its interface when it is deleted and re-created.
+REATTACH = {"af_packet": lib.vs_port_af_packet_reattach, "af_xdp": lib.vs_port_af_xdp_reattach}
+
+
 def watch_links(app):
-    """Once a second from the live loop: each af_packet port's interface, by
-    name.  Gone: the link goes down (rx and tx stop; connected routes,
-    neighbours and MACs go, as on `port down`), counted and logged.  Back
-    with a new ifindex (deleted and re-created, or between two checks): a
-    new packet socket on it (vs_port_af_packet_reattach), the link up, the
-    routes back.  A failed re-attach is logged and tried again next time."""
+    """Once a second from the live loop: each af_packet or af_xdp port's
+    interface, by name.  Gone: the link goes down (rx and tx stop; connected
+    routes, neighbours and MACs go, as on `port down`), counted and logged.
+    Back with a new ifindex (deleted and re-created, or between two checks):
+    new sockets on it (REATTACH: for af_xdp also a new XDP program), the
+    link up, the routes back.  A failed re-attach is logged and tried again
+    next time."""
     for name, port in app.cfg.ports.items():
-        if port.driver != "af_packet":
+        if port.driver not in REATTACH:
             continue
         ifname = port.options["interface"]
         pid = app.iface_ids[name]
@@ -283,7 +288,7 @@ def watch_links(app):
             app.link_ifindex[name] = None
         if index is None:
             continue
-        if lib.vs_port_af_packet_reattach(app.dp, pid, ifname.encode()) != 0:
+        if REATTACH[port.driver](app.dp, pid, ifname.encode()) != 0:
             error = ffi.string(lib.vs_last_error()).decode()
             if app.link_reattach_failed.get(name) != error:   # once per cause, not every second
                 app.log(f"{name}: re-attach to {ifname} failed: {error}; trying again", kind="warning")

@@ -20,9 +20,9 @@ from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
 from vswitch.routing import AdjacencyTable, RouteTable, int_ip, mask
 from vswitch.slowpath import NS, SlowPath, L3Interface
 
-AVAILABLE_DRIVERS = ("pcap", "null", "af_packet", "tap")
+AVAILABLE_DRIVERS = ("pcap", "null", "af_packet", "af_xdp", "tap")
 OFFLINE_DRIVERS = ("pcap", "null")
-KERNEL_DRIVERS = ("af_packet", "tap")     # one rx queue each, polled by a worker
+KERNEL_DRIVERS = ("af_packet", "af_xdp", "tap")   # each rx queue polled by one worker
 POOL_BUFFERS_OFFLINE = 8192
 POOL_BUFFERS_PER_WORKER = 16384     # 32 MiB of 2 KiB buffers per worker
 SPARE_ADJACENCIES = 65536           # for neighbours learned at run time
@@ -68,7 +68,7 @@ class Appliance:
         self.events = collections.deque(maxlen=EVENTS_KEPT)
         self.dp = None
         self.iface_ids = {}
-        self.link_ifindex = {}          # af_packet port -> its interface's ifindex, None while gone
+        self.link_ifindex = {}          # af_packet/af_xdp port -> its interface's ifindex, None while gone
         self.link_counts = collections.defaultdict(lambda: {"lost": 0, "reattached": 0})
         self.link_reattach_failed = {}  # port -> the last re-attach error logged
         self.worker_queues = [[] for _ in range(self.workers)]
@@ -130,6 +130,11 @@ class Appliance:
                                             loop, queues, port.mtu)
             elif port.driver == "af_packet":
                 pid = lib.vs_port_af_packet_open(self.dp, name, port.options["interface"].encode(), port.mtu)
+                self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
+            elif port.driver == "af_xdp":
+                pid = lib.vs_port_af_xdp_open(self.dp, name, port.options["interface"].encode(),
+                                              self.rx_queues(port), port.mtu,
+                                              bool(port.options.get("fix_checksums", False)))
                 self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
             elif port.driver == "tap":
                 pid = lib.vs_port_tap_open(self.dp, name, port.options["interface"].encode(), port.mtu)
@@ -324,30 +329,35 @@ class Appliance:
             pass  # already logged; the running config stays
 
     def rx_queues(self, port):
-        """A pcap port's rx queues: as configured, else one per worker for a
-        loop (a traffic generator per core), else one; offline, always one."""
+        """A port's rx queues.  af_xdp: as configured, else one (a socket per
+        queue); af_packet and tap: one.  pcap: as configured, else one per
+        worker for a loop (a traffic generator per core), else one; offline,
+        always one."""
+        if port.driver == "af_xdp":
+            return port.options.get("rx_queues", 1)
         if self.offline or not port.options.get("rx_pcap"):
             return 1
         return port.options.get("rx_queues", self.workers if port.options.get("loop") else 1)
 
     def _assign_queues(self):
         """Deal every rx queue to a worker, round robin: a pcap port's queue q
-        to worker q % N; a kernel port's one queue (af_packet, tap) to the
-        worker with the fewest queues so far (the lowest id on a tie), which
-        carries the round on from wherever the ports before it left it."""
+        to worker q % N; each queue of a kernel port (af_packet, af_xdp, tap)
+        to the worker with the fewest queues so far (the lowest id on a tie),
+        which carries the round on from wherever the ports before it left it."""
         for port in self.cfg.ports.values():
+            pid = self.iface_ids[port.name]
             if port.driver == "pcap":
                 queues = range(self.rx_queues(port) if port.options.get("rx_pcap") else 0)
-                workers = [queue % self.workers for queue in queues]
+                for queue in queues:
+                    self._assign(queue % self.workers, port.name, pid, queue)
             elif port.driver in KERNEL_DRIVERS:
-                queues = [0]
-                workers = [min(range(self.workers), key=lambda w: (len(self.worker_queues[w]), w))]
-            else:
-                continue
-            pid = self.iface_ids[port.name]
-            for queue, w in zip(queues, workers):
-                check(lib.vs_worker_assign(self.dp, w, pid, queue))
-                self.worker_queues[w].append(f"{port.name}:{queue}")
+                for queue in range(self.rx_queues(port)):
+                    w = min(range(self.workers), key=lambda w: (len(self.worker_queues[w]), w))
+                    self._assign(w, port.name, pid, queue)
+
+    def _assign(self, w, name, pid, queue):
+        check(lib.vs_worker_assign(self.dp, w, pid, queue))
+        self.worker_queues[w].append(f"{name}:{queue}")
 
     def port_stats(self):
         return {name: port_stats(self.dp, self.iface_ids[name]) for name in self.cfg.ports}

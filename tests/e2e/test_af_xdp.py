@@ -1,0 +1,282 @@
+"""af_xdp ports end to end: Linux hosts in network namespaces talk through
+the appliance's AF_XDP sockets (veth: copy mode, the XDP program in the veth
+driver).  Same lab as test_kernel_ports.py: the appliance in its own
+namespace, each host joined to it by a veth pair.
+"""
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from test_kernel_ports import (ROOT, UDP_RECEIVER, UDP_SENDER, VSWITCH, appliance, lab,  # noqa: F401 (fixtures)
+                               ping, two_hosts)
+from test_resilience import wait_for_event
+
+ROUTER_XDP = """\
+    version: 1
+    workers: 2
+    control_socket: {socket}
+    ports:
+      p1: {{driver: af_xdp, interface: lan1, addresses: [10.1.0.1/24], fix_checksums: true}}
+      p2: {{driver: af_xdp, interface: lan2, addresses: [10.2.0.1/24], fix_checksums: true}}
+    """
+
+TCP_RECEIVER = """
+import hashlib, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(1)
+s.settimeout(30)
+print("ready", flush=True)
+conn, peer = s.accept()
+conn.settimeout(30)
+h, n = hashlib.sha256(), 0
+while True:
+    data = conn.recv(65536)
+    if not data:
+        break
+    h.update(data)
+    n += len(data)
+print(n, h.hexdigest(), peer[0], flush=True)
+"""
+
+TCP_SENDER = """
+import socket, sys
+data = bytes(range(256)) * (int(sys.argv[3]) // 256)
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+s.sendall(data)
+s.close()
+"""
+
+TCP_BYTES = 4 << 20   # 4 MiB: a few thousand full-sized segments each way (data and ACKs)
+
+
+def xdp_attached(lab, ns, ifname):
+    """Does `ip link show` list an XDP program on the interface?"""
+    return "prog/xdp" in lab.exec(ns, "ip", "-d", "link", "show", ifname).stdout
+
+
+def offloads_for_af_xdp(lab, host):
+    """What a host must set for TCP over af_xdp (README): no segmentation
+    offloads (AF_XDP takes no super-frames); checksum offload stays on, the
+    port's fix_checksums completes what it leaves partial."""
+    lab.exec(host, "ethtool", "-K", "eth0", "tx", "on", "tso", "off", "gso", "off", "gro", "off")
+
+
+def udp_across(lab, sender, receiver_host, address, text):
+    receiver = lab.popen(receiver_host, [sys.executable, "-c", UDP_RECEIVER, "5555"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout.readline().strip() == "ready", receiver.stderr.read()
+        lab.exec(sender, sys.executable, "-c", UDP_SENDER, address, "5555", text, timeout=30)
+        out, err = receiver.communicate(timeout=15)
+        return receiver.returncode, out, err
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+
+
+def tcp_across(lab, sender, receiver_host, address):
+    receiver = lab.popen(receiver_host, [sys.executable, "-c", TCP_RECEIVER, "6000"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout.readline().strip() == "ready", receiver.stderr.read()
+        lab.exec(sender, sys.executable, "-c", TCP_SENDER, address, "6000", str(TCP_BYTES), timeout=60)
+        out, err = receiver.communicate(timeout=60)
+        assert receiver.returncode == 0, err
+        return out.split()
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+
+
+def test_af_xdp_bridge_and_detach_on_stop(lab, appliance):
+    two_hosts(lab)
+    lab.host("h1", "eth0", "10.0.0.1/24")
+    lab.host("h2", "eth0", "10.0.0.2/24")
+    app = appliance("""\
+        version: 1
+        workers: 1
+        control_socket: {socket}
+        ports:
+          p1: {{driver: af_xdp, interface: lan1}}
+          p2: {{driver: af_xdp, interface: lan2}}
+        bridges:
+          br0: {{interfaces: [p1, p2]}}
+        """)
+    assert xdp_attached(lab, "app", "lan1") and xdp_attached(lab, "app", "lan2")
+    ping(lab, "h1", "10.0.0.2")
+    code, out, err = udp_across(lab, "h2", "h1", "10.0.0.1", "hello-bridged")
+    assert code == 0 and out.split() == ["hello-bridged", "10.0.0.2"], err
+    macs = {(m["mac"], m["interface"]) for m in app.show("macs")}
+    assert (lab.mac("h1", "eth0"), "p1") in macs and (lab.mac("h2", "eth0"), "p2") in macs, macs
+    ports = {p["name"]: p for p in app.show("ports")}
+    assert ports["p1"]["driver"] == "af_xdp" and ports["p1"]["link"] == "up"
+    assert ports["p1"]["rx_packets"] >= 3 and ports["p2"]["tx_packets"] >= 3, ports
+    # SIGTERM, as a service manager stops it: sockets closed, programs detached
+    app.proc.send_signal(signal.SIGTERM)
+    assert app.proc.wait(timeout=15) == 0, app.proc.stderr.read()
+    assert not xdp_attached(lab, "app", "lan1") and not xdp_attached(lab, "app", "lan2")
+
+
+def test_af_xdp_router_ping_udp_tcp(lab, appliance):
+    """Routed across two af_xdp ports on two workers; the hosts leave their
+    TCP/UDP checksums to offload (partial in the frames we get), the ports
+    complete them (fix_checksums)."""
+    two_hosts(lab)
+    for host in ("h1", "h2"):
+        offloads_for_af_xdp(lab, host)
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    app = appliance(ROUTER_XDP)
+    ping(lab, "h1", "10.1.0.1")
+    ping(lab, "h1", "10.2.0.2")
+    ping(lab, "h2", "10.1.0.1")
+    code, out, err = udp_across(lab, "h1", "h2", "10.2.0.2", "hello-across")
+    assert code == 0 and out.split() == ["hello-across", "10.1.0.2"], err
+    size, digest, peer = tcp_across(lab, "h1", "h2", "10.2.0.2")
+    expected = hashlib.sha256(bytes(range(256)) * (TCP_BYTES // 256)).hexdigest()
+    assert (int(size), digest, peer) == (TCP_BYTES, expected, "10.1.0.2")
+    size, digest, peer = tcp_across(lab, "h2", "h1", "10.1.0.2")
+    assert (int(size), digest, peer) == (TCP_BYTES, expected, "10.2.0.2")
+    ports = {p["name"]: p for p in app.show("ports")}
+    assert ports["p1"]["rx_packets"] > TCP_BYTES // 1500 and ports["p2"]["tx_packets"] > TCP_BYTES // 1500, ports
+    workers = app.show("workers")
+    assert sorted(q for w in workers for q in w["rx_queues"]) == ["p1:0", "p2:0"]
+    app.stop()
+
+
+def udp_checksum_errors(lab, host):
+    """The host's UDP InCsumErrors (/proc/net/snmp)."""
+    lines = [line.split() for line in lab.exec(host, "cat", "/proc/net/snmp").stdout.splitlines()
+             if line.startswith("Udp:")]
+    return int(lines[1][lines[0].index("InCsumErrors")])
+
+
+def test_partial_checksums_are_lost_without_fix_checksums(lab, appliance):
+    """The reason for fix_checksums: without it, a host's offloaded (partial)
+    UDP checksums go out as they came and the receiving Linux drops them."""
+    two_hosts(lab)
+    offloads_for_af_xdp(lab, "h1")
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    appliance(ROUTER_XDP.replace("fix_checksums: true", "fix_checksums: false"))
+    ping(lab, "h1", "10.2.0.2")
+    before = udp_checksum_errors(lab, "h2")
+    code, out, _ = udp_across(lab, "h1", "h2", "10.2.0.2", "partial")
+    assert code != 0 and "partial" not in out, "delivered although its checksum was never completed?"
+    assert udp_checksum_errors(lab, "h2") > before
+
+
+def test_af_xdp_to_af_packet_routing(lab, appliance):
+    two_hosts(lab)
+    offloads_for_af_xdp(lab, "h1")
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    app = appliance("""\
+        version: 1
+        workers: 1
+        control_socket: {socket}
+        ports:
+          p1: {{driver: af_xdp, interface: lan1, addresses: [10.1.0.1/24], fix_checksums: true}}
+          p2: {{driver: af_packet, interface: lan2, addresses: [10.2.0.1/24]}}
+        """)
+    ping(lab, "h1", "10.2.0.2")
+    ping(lab, "h2", "10.1.0.2")
+    code, out, err = udp_across(lab, "h1", "h2", "10.2.0.2", "xdp-to-packet")
+    assert code == 0 and out.split() == ["xdp-to-packet", "10.1.0.2"], err
+    code, out, err = udp_across(lab, "h2", "h1", "10.1.0.2", "packet-to-xdp")
+    assert code == 0 and out.split() == ["packet-to-xdp", "10.2.0.2"], err
+    size, _, _ = tcp_across(lab, "h1", "h2", "10.2.0.2")
+    assert int(size) == TCP_BYTES
+    app.stop()
+
+
+def test_frames_longer_than_a_buffer_are_counted(lab, appliance):
+    """A host with a bigger MTU sends frames that do not fit a 2 KiB buffer
+    (1792 bytes of frame): the kernel drops them at the socket, and the port
+    counts them as xdp_rx_dropped."""
+    two_hosts(lab)
+    for ns, ifname in (("h1", "eth0"), ("app", "lan1")):
+        lab.exec(ns, "ip", "link", "set", ifname, "mtu", "3000")
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    app = appliance(ROUTER_XDP)
+    ping(lab, "h1", "10.2.0.2")
+    lab.exec("h1", "ping", "-c", "5", "-i", "0.2", "-W", "1", "-s", "2500", "-M", "do", "10.2.0.2", check=False)
+    p1 = {p["name"]: p for p in app.show("ports")}["p1"]
+    assert p1["drops"].get("xdp_rx_dropped", 0) >= 5, p1
+    assert p1["rx_dropped"] >= 5
+    ping(lab, "h1", "10.2.0.2")   # and normal frames still pass
+    app.stop()
+
+
+def test_interface_deleted_and_recreated_is_reattached(lab, appliance):
+    two_hosts(lab)
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    app = appliance(ROUTER_XDP)
+    ping(lab, "h1", "10.2.0.2")
+    before = app.show("ports")
+    lab.exec("h2", "ip", "link", "del", "eth0")   # both ends: lan2 vanishes under the appliance
+    wait_for_event(app, "p2: interface lan2 gone")
+    ports = {p["name"]: p for p in app.show("ports")}
+    assert ports["p2"]["link"] == "down" and ports["p1"]["link"] == "up", ports
+    lab.veth("h2", "eth0", "app", "lan2")          # same names, a new ifindex
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    wait_for_event(app, "re-attached")
+    assert xdp_attached(lab, "app", "lan2")
+    ping(lab, "h1", "10.2.0.2")
+    ping(lab, "h2", "10.1.0.2")
+    ports = {p["name"]: p for p in app.show("ports")}
+    assert ports["p2"]["link"] == "up" and ports["p2"]["link_losses"] == 1, ports
+    assert ports["p2"]["rx_packets"] > {p["name"]: p for p in before}["p2"]["rx_packets"]
+    app.stop()
+    assert not xdp_attached(lab, "app", "lan2")
+
+
+def test_missing_interface_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "x.yaml"
+    cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s.sock\n"
+                   "ports:\n  p1: {driver: af_xdp, interface: vsnosuch0}\n")
+    r = subprocess.run([*VSWITCH, "run", str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "port 'p1': interface vsnosuch0: no such interface (check with: ip link show vsnosuch0)" in r.stderr
+
+
+def test_more_queues_than_the_interface_has_is_a_clear_error(lab, tmp_path):
+    for short in ("app", "h1"):
+        lab.add_ns(short)
+    lab.veth("h1", "eth0", "app", "lan1")   # a veth has as many rx queues as CPUs (2 here), fewer than 16
+    cfg = tmp_path / "x.yaml"
+    cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s.sock\n"
+                   "ports:\n  p1: {driver: af_xdp, interface: lan1, rx_queues: 16}\n")
+    r = lab.exec("app", *VSWITCH, "run", str(cfg), check=False)
+    assert r.returncode == 1
+    assert "port 'p1': interface lan1: cannot bind rx queue " in r.stderr and "ethtool -l lan1" in r.stderr, r.stderr
+    assert not xdp_attached(lab, "app", "lan1"), "nothing left behind"
+
+
+def test_without_privileges_the_error_says_what_to_do():
+    unprivileged = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    if os.geteuid() != 0 or subprocess.run([*unprivileged, sys.executable, "-c", "import vswitch"], cwd=ROOT,
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root, setpriv and a checkout the nobody user can read")
+    with tempfile.TemporaryDirectory(prefix="vswitch-noperm-") as work:  # /tmp: readable by nobody
+        os.chmod(work, 0o755)
+        cfg = os.path.join(work, "xdp.yaml")
+        with open(cfg, "w") as f:
+            f.write(f"version: 1\ncontrol_socket: {work}/s.sock\nports:\n  p1: {{driver: af_xdp, interface: lo}}\n")
+        os.chmod(cfg, 0o644)
+        r = subprocess.run([*unprivileged, *VSWITCH, "run", cfg], cwd=ROOT, capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 1
+        assert "not permitted; run as root or give CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF" in r.stderr, r.stderr
