@@ -4,6 +4,7 @@ driver).  Same lab as test_kernel_ports.py: the appliance in its own
 namespace, each host joined to it by a veth pair.
 """
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import time
 
 import pytest
 
+import netns
 from test_kernel_ports import (ROOT, UDP_RECEIVER, UDP_SENDER, VSWITCH, appliance, lab,  # noqa: F401 (fixtures)
                                ping, two_hosts)
 from test_resilience import wait_for_event
@@ -243,6 +245,147 @@ def test_interface_deleted_and_recreated_is_reattached(lab, appliance):
     assert not xdp_attached(lab, "app", "lan2")
 
 
+def multiqueue_veth(lab, ns_a, if_a, ns_b, if_b, queues):
+    """A veth pair with `queues` rx and tx queues on each end (a sender's
+    flows spread over its tx queues by hash; each lands on the peer's rx
+    queue of the same number), offloads off (see netns.Lab.no_offloads)."""
+    q = ["numrxqueues", str(queues), "numtxqueues", str(queues)]
+    netns.run("ip", "link", "add", if_a, "netns", lab.ns(ns_a), *q, "type", "veth", "peer", "name", if_b,
+              "netns", lab.ns(ns_b), *q)
+    for short, ifname in ((ns_a, if_a), (ns_b, if_b)):
+        lab.no_offloads(short, ifname)
+        lab.exec(short, "ip", "link", "set", ifname, "up")
+
+
+FLOWS_SENDER = """
+import socket, sys
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(int(sys.argv[3]))]
+for round in range(5):
+    for i, s in enumerate(socks):
+        s.sendto(f"{i}".encode(), (sys.argv[1], int(sys.argv[2])))
+"""
+
+FLOWS_RECEIVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(3)
+print("ready", flush=True)
+flows = set()
+try:
+    while True:
+        data, peer = s.recvfrom(2048)
+        flows.add(data.decode())
+except socket.timeout:
+    pass
+print(len(flows), flush=True)
+"""
+
+
+def test_two_rx_queues_two_sockets_two_workers(lab, appliance):
+    """rx_queues: 2 on a two-queue veth: a socket per queue, each polled by
+    its own worker; flows from many sockets reach both."""
+    for short in ("app", "h1", "h2"):
+        lab.add_ns(short)
+    multiqueue_veth(lab, "h1", "eth0", "app", "lan1", queues=2)
+    lab.veth("h2", "eth0", "app", "lan2")
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    app = appliance(ROUTER_XDP.replace("fix_checksums: true}}\n      p2", "fix_checksums: true, rx_queues: 2}}\n      p2"))
+    workers = app.show("workers")
+    assert [w["rx_queues"] for w in workers] == [["p1:0", "p2:0"], ["p1:1"]], workers
+    ping(lab, "h1", "10.2.0.2")
+    receiver = lab.popen("h2", [sys.executable, "-c", FLOWS_RECEIVER, "5556"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout.readline().strip() == "ready", receiver.stderr.read()
+        lab.exec("h1", sys.executable, "-c", FLOWS_SENDER, "10.2.0.2", "5556", "64", timeout=30)
+        out, err = receiver.communicate(timeout=15)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    assert int(out) == 64, ("every flow arrives", out, err)
+    assert all(w["packets"] > 0 for w in app.show("workers")), "both queues received: worker 1 polls only p1:1"
+    app.stop()
+
+
+def test_generic_xdp_where_the_driver_has_none(lab, appliance):
+    """macvlan has no XDP in its driver: the program is attached in generic
+    (skb) mode, and forwarding works the same."""
+    two_hosts(lab)
+    lab.exec("app", "ip", "link", "add", "mv1", "link", "lan1", "type", "macvlan", "mode", "passthru")
+    lab.exec("app", "ip", "link", "set", "mv1", "up")
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    app = appliance(ROUTER_XDP.replace("interface: lan1", "interface: mv1"))
+    assert "xdpgeneric" in lab.exec("app", "ip", "link", "show", "mv1").stdout
+    ping(lab, "h1", "10.2.0.2")
+    ping(lab, "h2", "10.1.0.2")
+    app.stop()
+    assert not xdp_attached(lab, "app", "mv1")
+
+
+SOCKET_HOLDER = """
+import json
+from vswitch.pipeline import check, lib, port_stats
+dp = lib.vs_dp_create(8192, 1, 16, 16)
+free = [lib.vs_dp_free_buffers(dp)]
+port = check(lib.vs_port_af_xdp_open(dp, b"p1", b"lan1", 1, 1500, 0))
+free.append(lib.vs_dp_free_buffers(dp))
+print("ready", flush=True)
+input()                               # nobody polls the rx ring while the host floods it
+stats = port_stats(dp, port)
+print("flooded", flush=True)
+input()                               # lan1 is deleted and made again
+check(lib.vs_port_af_xdp_reattach(dp, port, b"lan1"))
+free.append(lib.vs_dp_free_buffers(dp))
+print(json.dumps([free, stats]), flush=True)
+lib.vs_dp_destroy(dp)
+"""
+
+FLOOD = """
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+frame = bytes.fromhex("ffffffffffff02000000200188b5") + bytes(46)
+for _ in range(5000):
+    s.send(frame)
+"""
+
+
+def test_buffers_lent_to_the_kernel_come_back_on_reattach(lab):
+    """The fill ring's buffers leave the pool while a socket lives; frames
+    the kernel could not place (no polling: the fill ring runs dry) are
+    xdp_rx_dropped; a re-attach gives back every buffer the old socket held
+    (in its fill and rx rings) and lends the new one its own."""
+    for short in ("app", "h1"):
+        lab.add_ns(short)
+    lab.veth("h1", "eth0", "app", "lan1")
+    holder = lab.popen("app", [sys.executable, "-c", SOCKET_HOLDER], cwd=ROOT, stdin=subprocess.PIPE,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        lab.exec("h1", sys.executable, "-c", FLOOD, timeout=60)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "flooded", holder.stderr.read()
+        lab.exec("h1", "ip", "link", "del", "eth0")
+        lab.veth("h1", "eth0", "app", "lan1")
+        out, err = holder.communicate("\n", timeout=30)
+        assert holder.returncode == 0, err
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    (before, opened, reattached), stats = json.loads(out)
+    lent = before - opened
+    assert 0 < lent <= 2048, "the fill ring's buffers are lent"
+    assert reattached == opened, "the old socket's buffers all came back, the new socket has as many"
+    assert stats["drops"].get("xdp_rx_dropped", 0) >= 5000 - lent, stats
+    assert stats["rx_dropped"] == stats["drops"]["xdp_rx_dropped"] + stats["drops"].get("kernel_rx_dropped", 0)
+
+
 def test_missing_interface_is_a_clear_error(tmp_path):
     cfg = tmp_path / "x.yaml"
     cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s.sock\n"
@@ -255,13 +398,13 @@ def test_missing_interface_is_a_clear_error(tmp_path):
 def test_more_queues_than_the_interface_has_is_a_clear_error(lab, tmp_path):
     for short in ("app", "h1"):
         lab.add_ns(short)
-    lab.veth("h1", "eth0", "app", "lan1")   # a veth has as many rx queues as CPUs (2 here), fewer than 16
+    multiqueue_veth(lab, "h1", "eth0", "app", "lan1", queues=1)
     cfg = tmp_path / "x.yaml"
     cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s.sock\n"
-                   "ports:\n  p1: {driver: af_xdp, interface: lan1, rx_queues: 16}\n")
+                   "ports:\n  p1: {driver: af_xdp, interface: lan1, rx_queues: 2}\n")
     r = lab.exec("app", *VSWITCH, "run", str(cfg), check=False)
     assert r.returncode == 1
-    assert "port 'p1': interface lan1: cannot bind rx queue " in r.stderr and "ethtool -l lan1" in r.stderr, r.stderr
+    assert "port 'p1': interface lan1: cannot bind rx queue 1" in r.stderr and "ethtool -l lan1" in r.stderr, r.stderr
     assert not xdp_attached(lab, "app", "lan1"), "nothing left behind"
 
 
