@@ -15,8 +15,8 @@ import time
 import pytest
 
 import netns
-from test_kernel_ports import (ROOT, UDP_RECEIVER, UDP_SENDER, VSWITCH, appliance, lab,  # noqa: F401 (fixtures)
-                               ping, two_hosts)
+from test_kernel_ports import (RAW_RECEIVER, RAW_SENDER, ROOT, UDP_RECEIVER, UDP_SENDER, VSWITCH,  # noqa: F401
+                               appliance, lab, ping, two_hosts)
 from test_resilience import wait_for_event
 
 ROUTER_XDP = """\
@@ -127,6 +127,39 @@ def test_af_xdp_bridge_and_detach_on_stop(lab, appliance):
     app.proc.send_signal(signal.SIGTERM)
     assert app.proc.wait(timeout=15) == 0, app.proc.stderr.read()
     assert not xdp_attached(lab, "app", "lan1") and not xdp_attached(lab, "app", "lan2")
+
+
+def test_af_xdp_vlan_trunk(lab, appliance):
+    """A frame tagged VLAN 10 in the frame (as a raw socket sends it) reaches
+    the vlans: entry and leaves p2 untagged."""
+    two_hosts(lab)
+    app = appliance("""\
+        version: 1
+        workers: 1
+        control_socket: {socket}
+        ports:
+          p1: {{driver: af_xdp, interface: lan1}}
+          p2: {{driver: af_xdp, interface: lan2}}
+        vlans:
+          p1.10: {{link: p1, id: 10}}
+        bridges:
+          br0: {{interfaces: [p1.10, p2]}}
+        """)
+    src = "020000001001"
+    receiver = lab.popen("h2", [sys.executable, "-c", RAW_RECEIVER], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout.readline().strip() == "ready", receiver.stderr.read()
+        lab.exec("h1", sys.executable, "-c", RAW_SENDER, "ff" * 6 + src + "8100" + "000a" + "88b5", timeout=30)
+        out, err = receiver.communicate(timeout=15)
+        assert receiver.returncode == 0, err
+        assert out.strip() == "ff" * 6 + src + "88b5", "untagged out of p2"
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    assert ("02:00:00:00:10:01", "p1.10") in {(m["mac"], m["interface"]) for m in app.show("macs")}
+    app.stop()
 
 
 def test_af_xdp_router_ping_udp_tcp(lab, appliance):
