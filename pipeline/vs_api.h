@@ -16,6 +16,7 @@
 #define VS_MAX_BRIDGES 256
 #define VS_MAX_MEMBERS 256
 #define VS_NO_PORT 65535
+#define VS_AF_XDP_FILL_RING 1024   /* buffers each af_xdp rx queue lends the kernel to receive into */
 
 /* Interface kinds (logical L2/L3 interfaces). */
 #define VS_IF_PORT 0

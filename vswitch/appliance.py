@@ -100,6 +100,8 @@ class Appliance:
         long_24s = {r.network >> 8 for r in cfg.routes if r.prefixlen > 24}
         max_adj = SPARE_ADJACENCIES + len(cfg.routes) + len(cfg.neighbors)
         pool = POOL_BUFFERS_OFFLINE if self.offline else POOL_BUFFERS_PER_WORKER * self.workers
+        # each af_xdp rx queue keeps a fill ring of buffers lent to the kernel
+        pool += lib.VS_AF_XDP_FILL_RING * sum(self.rx_queues(p) for p in cfg.ports.values() if p.driver == "af_xdp")
         self.dp = lib.vs_dp_create(pool, self.workers, max_adj, len(long_24s) + SPARE_FIB_GROUPS)
         if self.dp == ffi.NULL:
             raise CoreError(ffi.string(lib.vs_last_error()).decode())

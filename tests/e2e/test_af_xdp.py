@@ -324,7 +324,7 @@ def test_two_rx_queues_two_sockets_two_workers(lab, appliance):
     lab.veth("h2", "eth0", "app", "lan2")
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
     lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
-    app = appliance(ROUTER_XDP.replace("fix_checksums: true}}\n      p2", "fix_checksums: true, rx_queues: 2}}\n      p2"))
+    app = appliance(ROUTER_XDP.replace("interface: lan1,", "interface: lan1, rx_queues: 2,"))
     workers = app.show("workers")
     assert [w["rx_queues"] for w in workers] == [["p1:0", "p2:0"], ["p1:1"]], workers
     ping(lab, "h1", "10.2.0.2")
@@ -455,4 +455,5 @@ def test_without_privileges_the_error_says_what_to_do():
         r = subprocess.run([*unprivileged, *VSWITCH, "run", cfg], cwd=ROOT, capture_output=True, text=True,
                            timeout=30)
         assert r.returncode == 1
-        assert "not permitted; run as root or give CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF" in r.stderr, r.stderr
+        fix = "not permitted; run as root or give CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF"
+        assert fix in r.stderr, r.stderr
