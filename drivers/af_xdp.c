@@ -191,17 +191,20 @@ static uint32_t csum_add(uint32_t sum, const uint8_t *b, uint32_t len) {
 }
 
 /* fix_checksums: the full TCP or UDP checksum of an unfragmented IPv4
- * packet, recomputed over the pseudo-header and the segment.  A UDP
+ * packet (untagged or with one 802.1Q tag), recomputed over the
+ * pseudo-header and the segment.  A UDP
  * checksum of 0 means "none" and is left so.  Measured: about 430 TSC
  * cycles per 1480-byte segment (gcc -O2, x86-64-v2, the 2-core EPYC guest);
  * summing 64-bit words was 335, not worth the byte-order care. */
 static void fix_l4_checksum(struct vs_pkt *p) {
     uint8_t *eth = vs_pkt_bytes(p);
-    if (p->len < VS_ETH_HLEN + 20 || eth[12] != 0x08 || eth[13] != 0x00) return;
-    uint8_t *ip = eth + VS_ETH_HLEN;
+    unsigned l2 = VS_ETH_HLEN;
+    if (p->len >= VS_ETH_HLEN + 4 && eth[12] == 0x81 && eth[13] == 0x00) l2 += 4;
+    if (p->len < l2 + 20 || eth[l2 - 2] != 0x08 || eth[l2 - 1] != 0x00) return;
+    uint8_t *ip = eth + l2;
     unsigned hlen = (ip[0] & 0x0f) * 4u;
     unsigned total = (unsigned)(ip[2] << 8 | ip[3]);
-    if ((ip[0] >> 4) != 4 || hlen < 20 || total < hlen || total > (unsigned)p->len - VS_ETH_HLEN) return;
+    if ((ip[0] >> 4) != 4 || hlen < 20 || total < hlen || total > p->len - l2) return;
     if ((ip[6] & 0x3f) || ip[7]) return;   /* a fragment (MF or an offset): no whole segment here */
     uint8_t proto = ip[9];
     unsigned seg = total - hlen;

@@ -162,6 +162,79 @@ def test_af_xdp_vlan_trunk(lab, appliance):
     app.stop()
 
 
+FRAMES_SENDER = """
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+for _ in range(10):
+    for frame in sys.argv[1:]:
+        s.send(bytes.fromhex(frame))
+    time.sleep(0.2)
+"""
+
+FRAMES_RECEIVER = """
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+s.bind(("eth0", 0))
+s.settimeout(10)
+print("ready", flush=True)
+seen = {}
+while len(seen) < int(sys.argv[2]):
+    frame = s.recv(2048)
+    if frame[6:12] == bytes.fromhex(sys.argv[1]):
+        seen[frame[34:36]] = frame.hex()   # keyed by source port
+for frame in seen.values():
+    print(frame, flush=True)
+"""
+
+
+def test_fix_checksums_byte_for_byte(lab, appliance):
+    """Frames with wrong TCP/UDP checksums (as offload leaves them), one of
+    them VLAN-tagged, come out of the other port with the right ones; a UDP
+    checksum of 0 (none) stays 0."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Dot1Q, Ether
+    two_hosts(lab)
+    app = appliance("""\
+        version: 1
+        workers: 1
+        control_socket: {socket}
+        ports:
+          p1: {{driver: af_xdp, interface: lan1, fix_checksums: true}}
+          p2: {{driver: af_xdp, interface: lan2}}
+        vlans:
+          p1.10: {{link: p1, id: 10}}
+        bridges:
+          br0: {{interfaces: [p1.10, p2]}}
+        """)
+    src = "02:00:00:00:10:01"
+    eth = Ether(src=src, dst="ff:ff:ff:ff:ff:ff")
+    ip = IP(src="10.0.0.1", dst="10.0.0.2")
+    payload = b"fix-checksums".ljust(40, b".")
+    frames = [eth / Dot1Q(vlan=10) / ip / TCP(sport=1001, dport=80, chksum=0x1234) / payload,
+              eth / Dot1Q(vlan=10) / ip / UDP(sport=1002, dport=53, chksum=0x4321) / payload,
+              eth / Dot1Q(vlan=10) / ip / UDP(sport=1003, dport=53, chksum=0) / payload]
+    receiver = lab.popen("h2", [sys.executable, "-c", FRAMES_RECEIVER, src.replace(":", ""), str(len(frames))],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout.readline().strip() == "ready", receiver.stderr.read()
+        lab.exec("h1", sys.executable, "-c", FRAMES_SENDER, *(bytes(f).hex() for f in frames), timeout=30)
+        out, err = receiver.communicate(timeout=15)
+        assert receiver.returncode == 0, err
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    got = {Ether(bytes.fromhex(line))[IP].payload.sport: Ether(bytes.fromhex(line)) for line in out.split()}
+    for sport, layer in ((1001, TCP), (1002, UDP)):
+        right = IP(bytes(got[sport][IP]))
+        del right[layer].chksum
+        assert got[sport][layer].chksum == IP(bytes(right))[layer].chksum != 0, got[sport].show(dump=True)
+        assert bytes(got[sport][layer].payload) == payload
+    assert got[1003][UDP].chksum == 0
+    app.stop()
+
+
 def test_af_xdp_router_ping_udp_tcp(lab, appliance):
     """Routed across two af_xdp ports on two workers; the hosts leave their
     TCP/UDP checksums to offload (partial in the frames we get), the ports
@@ -419,13 +492,38 @@ def test_buffers_lent_to_the_kernel_come_back_on_reattach(lab):
     assert stats["rx_dropped"] == stats["drops"]["xdp_rx_dropped"] + stats["drops"].get("kernel_rx_dropped", 0)
 
 
-def test_missing_interface_is_a_clear_error(tmp_path):
+def test_missing_interface_is_a_clear_error(lab, tmp_path):
+    """p2's interface does not exist: exit 1 naming it, and p1, opened
+    before, leaves no XDP program behind."""
+    for short in ("app", "h1"):
+        lab.add_ns(short)
+    lab.veth("h1", "eth0", "app", "lan1")
     cfg = tmp_path / "x.yaml"
     cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s.sock\n"
-                   "ports:\n  p1: {driver: af_xdp, interface: vsnosuch0}\n")
-    r = subprocess.run([*VSWITCH, "run", str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+                   "ports:\n  p1: {driver: af_xdp, interface: lan1}\n  p2: {driver: af_xdp, interface: vsnosuch0}\n")
+    r = lab.exec("app", *VSWITCH, "run", str(cfg), check=False)
     assert r.returncode == 1
-    assert "port 'p1': interface vsnosuch0: no such interface (check with: ip link show vsnosuch0)" in r.stderr
+    assert "port 'p2': interface vsnosuch0: no such interface (check with: ip link show vsnosuch0)" in r.stderr
+    assert not xdp_attached(lab, "app", "lan1")
+
+
+def test_a_killed_appliance_leaves_no_xdp_program(lab, appliance):
+    """The program is attached through a link owned by the process: SIGKILL
+    (no clean-up code runs) detaches it too."""
+    two_hosts(lab)
+    app = appliance("""\
+        version: 1
+        workers: 1
+        control_socket: {socket}
+        ports:
+          p1: {{driver: af_xdp, interface: lan1}}
+        """)
+    assert xdp_attached(lab, "app", "lan1")
+    app.kill()
+    deadline = time.monotonic() + 5   # the last reference goes when the kernel has reaped the process
+    while xdp_attached(lab, "app", "lan1"):
+        assert time.monotonic() < deadline, "still attached 5 s after SIGKILL"
+        time.sleep(0.1)
 
 
 def test_more_queues_than_the_interface_has_is_a_clear_error(lab, tmp_path):
