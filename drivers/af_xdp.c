@@ -106,7 +106,6 @@ struct xdp_port {
     struct xdp_attach at;
     bool fix_checksums;
     struct xdp_statistics carried;   /* counted on sockets a re-attach closed, not yet folded */
-    char ifname[IFNAMSIZ];
 };
 
 /* ---- buffers <-> UMEM addresses -------------------------------------------- */
@@ -562,7 +561,6 @@ int vs_port_af_xdp_open(struct vs_dp *dp, const char *name, const char *ifname, 
         vs_set_error("out of memory");
         return -1;
     }
-    snprintf(xp->ifname, sizeof(xp->ifname), "%s", ifname);
     xp->fix_checksums = fix_checksums != 0;
     struct vs_port *port = &xp->port;
     snprintf(port->name, sizeof(port->name), "%s", name);
@@ -612,7 +610,12 @@ int vs_port_af_xdp_reattach(struct vs_dp *dp, int port_id, const char *ifname) {
     attach_close(&xp->at, xp->port.pool);
     xp->at = *fresh;
     free(fresh);
-    snprintf(xp->ifname, sizeof(xp->ifname), "%s", ifname);
     atomic_store_explicit(&xp->port.oper_up, 1, memory_order_release);
     return 0;
+}
+
+int vs_port_af_xdp_modes(struct vs_dp *dp, int port_id) {
+    if (port_id < 0 || port_id >= dp->n_ports || dp->ports[port_id]->rx_burst != xdp_rx) return -1;
+    const struct xdp_attach *at = &((struct xdp_port *)dp->ports[port_id])->at;
+    return (at->zerocopy ? VS_AF_XDP_ZEROCOPY : 0) | (at->generic ? VS_AF_XDP_GENERIC : 0);
 }

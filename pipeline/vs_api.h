@@ -143,6 +143,10 @@ int vs_port_oper_up(struct vs_dp *dp, int port);
 int vs_port_af_packet_reattach(struct vs_dp *dp, int port, const char *ifname);
 /* The same for an af_xdp port: new sockets and XDP program on the interface. */
 int vs_port_af_xdp_reattach(struct vs_dp *dp, int port, const char *ifname);
+/* How an af_xdp port runs: VS_AF_XDP_* bits, or -1 if it is not one. */
+#define VS_AF_XDP_ZEROCOPY 1   /* the driver fills our buffers (else the kernel copies) */
+#define VS_AF_XDP_GENERIC 2    /* the XDP program runs in generic (skb) mode, not in the driver */
+int vs_port_af_xdp_modes(struct vs_dp *dp, int port);
 void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out);
 void vs_port_stats_clear(struct vs_dp *dp, int port);
 int vs_port_flush_files(struct vs_dp *dp);

@@ -300,6 +300,19 @@ def watch_links(app):
         lines = port_up(app, name, pid) if lib.vs_port_admin_up(app.dp, pid) else []
         app.log(f"{name}: interface {ifname} back (ifindex {index}): re-attached"
                 + (f"; {len(lines)} changes" if lines else ""), kind="port")
+        if port.driver == "af_xdp":
+            app.log(af_xdp_description(app, name, pid), kind="port")
+
+
+def af_xdp_description(app, name, pid):
+    """How an af_xdp port runs: what the kernel granted (zero-copy, XDP in
+    the driver) decides its speed, so it is said when the port opens."""
+    port = app.cfg.ports[name]
+    modes = lib.vs_port_af_xdp_modes(app.dp, pid)
+    queues = app.rx_queues(port)
+    return (f"{name}: af_xdp on {port.options['interface']}: {queues} rx queue{'s' if queues > 1 else ''}, "
+            f"{'zero-copy' if modes & lib.VS_AF_XDP_ZEROCOPY else 'copy mode'}, XDP program "
+            f"{'in generic (skb) mode' if modes & lib.VS_AF_XDP_GENERIC else 'in the driver'}")
 
 
 def link_lost(app, name, pid, ifname):

@@ -138,6 +138,8 @@ class Appliance:
                                               self.rx_queues(port), port.mtu,
                                               bool(port.options.get("fix_checksums", False)))
                 self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
+                if pid >= 0:
+                    self.log(admin.af_xdp_description(self, port.name, pid), kind="port")
             elif port.driver == "tap":
                 pid = lib.vs_port_tap_open(self.dp, name, port.options["interface"].encode(), port.mtu)
             else:

@@ -115,6 +115,8 @@ def test_af_xdp_bridge_and_detach_on_stop(lab, appliance):
           br0: {{interfaces: [p1, p2]}}
         """)
     assert xdp_attached(lab, "app", "lan1") and xdp_attached(lab, "app", "lan2")
+    events = [e["message"] for e in app.show("events")]
+    assert "p1: af_xdp on lan1: 1 rx queue, copy mode, XDP program in the driver" in events, events
     ping(lab, "h1", "10.0.0.2")
     code, out, err = udp_across(lab, "h2", "h1", "10.0.0.1", "hello-bridged")
     assert code == 0 and out.split() == ["hello-bridged", "10.0.0.2"], err
@@ -426,6 +428,8 @@ def test_generic_xdp_where_the_driver_has_none(lab, appliance):
     lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
     app = appliance(ROUTER_XDP.replace("interface: lan1", "interface: mv1"))
     assert "xdpgeneric" in lab.exec("app", "ip", "link", "show", "mv1").stdout
+    events = [e["message"] for e in app.show("events")]
+    assert "p1: af_xdp on mv1: 1 rx queue, copy mode, XDP program in generic (skb) mode" in events, events
     ping(lab, "h1", "10.2.0.2")
     ping(lab, "h2", "10.1.0.2")
     app.stop()
