@@ -28,8 +28,10 @@
  * Loading: no libbpf.  The bpf(2) system call creates the XSKMAP and loads a
  * six-instruction program; BPF_LINK_CREATE attaches it (driver mode, else
  * generic mode), so it detaches by itself when the link fd closes, at exit
- * or on a crash.  Needs Linux 5.9 or later (XDP links).  Zero-copy is asked
- * for first; where the driver does not offer it (veth), copy mode.
+ * or on a crash.  Needs Linux 5.9 or later (XDP links); no netlink
+ * (IFLA_XDP) fallback for older kernels.  Sockets are bound asking for
+ * neither mode: the kernel gives zero-copy where the driver offers it, else
+ * copy mode (veth).
  *
  * AF_XDP carries no checksum metadata and no GSO: a host that leaves TCP/UDP
  * checksums to offload sends us frames with partial checksums, and
