@@ -60,13 +60,14 @@
 #define SOL_XDP 283
 #endif
 
-/* Ring sizes (powers of two).  The fill ring holds buffers lent to the
- * kernel for receiving: VS_AF_XDP_FILL_RING (vs_api.h, 1024) buffers per rx
- * queue stay out of the pool while the socket lives (the appliance makes
- * the pool that much bigger); the rx ring is bigger, so it never fills
- * before the fill ring runs dry. */
+/* Ring sizes (powers of two).  Each rx queue lends the kernel at most
+ * VS_AF_XDP_FILL_RING (vs_api.h) buffers to receive into, counted from the
+ * fill ring until we read them off the rx ring: they are out of the pool
+ * while the socket lives (the appliance makes the pool that much bigger),
+ * and the rx ring, as big, never overflows.  2048 buffers (4 MiB) absorb a
+ * worker stall of 2 ms at 1 Mpps. */
 #define XDP_FILL_SIZE VS_AF_XDP_FILL_RING
-#define XDP_RX_SIZE 2048
+#define XDP_RX_SIZE VS_AF_XDP_FILL_RING
 #define XDP_TX_SIZE 1024
 #define XDP_COMP_SIZE 2048
 #define XDP_FILL_BATCH 64              /* refill once this many fill slots are free */
@@ -90,6 +91,7 @@ struct xdp_ring {
 struct xdp_sock {
     int fd;
     struct xdp_ring fill, comp, rx, tx;
+    uint32_t n_lent_rx;    /* buffers in the fill and rx rings (rx worker) */
     uint64_t *lent_rx;     /* bitmaps over pool buffers: in the fill or rx ring (rx worker) */
     uint64_t *lent_tx;     /* in the tx or completion ring (tx path) */
     struct xdp_statistics folded;   /* what read_stats already counted */
@@ -164,8 +166,8 @@ static inline bool xdp_link_down(struct vs_port *port) {
 
 /* Lend buffers to the kernel for receiving, as many as the fill ring takes. */
 static void fill_top_up(struct vs_port *port, struct xdp_sock *s) {
-    uint32_t n = ring_free(&s->fill, XDP_FILL_SIZE);
-    if (n < XDP_FILL_BATCH) return;
+    uint32_t n = ring_free(&s->fill, XDP_FILL_SIZE - s->n_lent_rx);
+    if (n < XDP_FILL_BATCH && s->n_lent_rx) return;
     uint32_t put = 0;
     uint64_t *slots = s->fill.descs;
     for (; put < n; put++) {
@@ -175,6 +177,7 @@ static void fill_top_up(struct vs_port *port, struct xdp_sock *s) {
         slots[(s->fill.cached_prod + put) & s->fill.mask] = umem_addr(port->pool, p);
     }
     if (!put) return;
+    s->n_lent_rx += put;
     s->fill.cached_prod += put;
     ring_submit(&s->fill);
     if (ring_needs_wakeup(&s->fill)) recvfrom(s->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
@@ -240,6 +243,7 @@ static uint16_t xdp_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
         pkts[i] = p;
     }
     if (got) {
+        s->n_lent_rx -= got;
         s->rx.cached_cons += got;
         ring_release(&s->rx);
     }

@@ -16,7 +16,7 @@
 #define VS_MAX_BRIDGES 256
 #define VS_MAX_MEMBERS 256
 #define VS_NO_PORT 65535
-#define VS_AF_XDP_FILL_RING 1024   /* buffers each af_xdp rx queue lends the kernel to receive into */
+#define VS_AF_XDP_FILL_RING 2048   /* at most this many buffers per af_xdp rx queue lent to the kernel */
 
 /* Interface kinds (logical L2/L3 interfaces). */
 #define VS_IF_PORT 0
