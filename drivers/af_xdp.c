@@ -432,6 +432,9 @@ static int sock_open(struct xdp_sock *s, struct vs_port *port, const char *ifnam
         if (errno == EINVAL)
             vs_set_error("interface %s: cannot bind rx queue %u: has the interface that many queues? "
                          "(ethtool -l %s; rx_queues: must not exceed them)", ifname, q, ifname);
+        else if (errno == EBUSY)
+            vs_set_error("interface %s: rx queue %u is taken by another AF_XDP socket (another vswitch on %s?)",
+                         ifname, q, ifname);
         else
             xdp_fail(ifname, "bind to the rx queue");
         return -1;

@@ -6,6 +6,7 @@ namespace, each host joined to it by a veth pair.
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,8 +15,9 @@ import time
 
 import pytest
 
-import netns
 from vswitch.pipeline import lib
+
+import netns
 from test_kernel_ports import (RAW_RECEIVER, RAW_SENDER, ROOT, UDP_RECEIVER, UDP_SENDER, VSWITCH,  # noqa: F401
                                appliance, lab, ping, two_hosts)
 from test_resilience import wait_for_event
@@ -542,6 +544,46 @@ def test_more_queues_than_the_interface_has_is_a_clear_error(lab, tmp_path):
     assert r.returncode == 1
     assert "port 'p1': interface lan1: cannot bind rx queue 1" in r.stderr and "ethtool -l lan1" in r.stderr, r.stderr
     assert not xdp_attached(lab, "app", "lan1"), "nothing left behind"
+
+
+PASS_PROGRAM = """
+__attribute__((section("xdp"), used)) int pass(void *ctx) { return 2; }
+char program_license[] __attribute__((section("license"), used)) = "GPL";
+"""
+
+
+def test_interface_in_use_is_a_clear_error(lab, appliance, tmp_path):
+    """Another XDP program on the interface, or another vswitch on it: exit
+    1 saying so, and what was there stays."""
+    if not shutil.which("clang"):
+        pytest.skip("clang (Makefile DEB_PACKAGES) is missing: no way to build the other XDP program")
+    for short in ("app", "h1", "h2"):
+        lab.add_ns(short)
+    lab.veth("h1", "eth0", "app", "lan1")
+    lab.veth("h2", "eth0", "app", "lan2")
+    (tmp_path / "pass.c").write_text(PASS_PROGRAM)
+    netns.run("clang", "-O2", "-target", "bpf", "-c", str(tmp_path / "pass.c"), "-o", str(tmp_path / "pass.o"))
+    lab.exec("app", "ip", "link", "set", "dev", "lan1", "xdpdrv", "obj", str(tmp_path / "pass.o"), "sec", "xdp")
+    cfg = tmp_path / "x.yaml"
+    cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s.sock\nports:\n  p1: {{driver: af_xdp, interface: lan1}}\n")
+    r = lab.exec("app", *VSWITCH, "run", str(cfg), check=False)
+    assert r.returncode == 1
+    assert ("port 'p1': interface lan1: another XDP program is attached (see: ip link show lan1; "
+            "remove it with: ip link set dev lan1 xdp off)") in r.stderr, r.stderr
+    assert xdp_attached(lab, "app", "lan1"), "the other program stays"
+    app = appliance("""\
+        version: 1
+        workers: 1
+        control_socket: {socket}
+        ports:
+          p2: {{driver: af_xdp, interface: lan2}}
+        """)
+    cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s2.sock\nports:\n  q2: {{driver: af_xdp, interface: lan2}}\n")
+    r = lab.exec("app", *VSWITCH, "run", str(cfg), check=False)
+    assert r.returncode == 1
+    assert "port 'q2': interface lan2: rx queue 0 is taken by another AF_XDP socket" in r.stderr, r.stderr
+    assert app.proc.poll() is None and xdp_attached(lab, "app", "lan2"), "the first one runs on"
+    app.stop()
 
 
 def test_without_privileges_the_error_says_what_to_do():
