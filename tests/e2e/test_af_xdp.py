@@ -565,7 +565,8 @@ def test_interface_in_use_is_a_clear_error(lab, appliance, tmp_path):
     netns.run("clang", "-O2", "-target", "bpf", "-c", str(tmp_path / "pass.c"), "-o", str(tmp_path / "pass.o"))
     lab.exec("app", "ip", "link", "set", "dev", "lan1", "xdpdrv", "obj", str(tmp_path / "pass.o"), "sec", "xdp")
     cfg = tmp_path / "x.yaml"
-    cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s.sock\nports:\n  p1: {{driver: af_xdp, interface: lan1}}\n")
+    head = f"version: 1\ncontrol_socket: {tmp_path}/s.sock\nports:\n"
+    cfg.write_text(head + "  p1: {driver: af_xdp, interface: lan1}\n")
     r = lab.exec("app", *VSWITCH, "run", str(cfg), check=False)
     assert r.returncode == 1
     assert ("port 'p1': interface lan1: another XDP program is attached (see: ip link show lan1; "
@@ -578,7 +579,7 @@ def test_interface_in_use_is_a_clear_error(lab, appliance, tmp_path):
         ports:
           p2: {{driver: af_xdp, interface: lan2}}
         """)
-    cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s2.sock\nports:\n  q2: {{driver: af_xdp, interface: lan2}}\n")
+    cfg.write_text(head + "  q2: {driver: af_xdp, interface: lan2}\n")
     r = lab.exec("app", *VSWITCH, "run", str(cfg), check=False)
     assert r.returncode == 1
     assert "port 'q2': interface lan2: rx queue 0 is taken by another AF_XDP socket" in r.stderr, r.stderr
