@@ -194,9 +194,9 @@ for frame in seen.values():
 
 
 def test_fix_checksums_byte_for_byte(lab, appliance):
-    """Frames with wrong TCP/UDP checksums (as offload leaves them), one of
-    them VLAN-tagged, come out of the other port with the right ones; a UDP
-    checksum of 0 (none) stays 0."""
+    """Frames with wrong TCP/UDP checksums (as offload leaves them), VLAN-
+    tagged, come out of the other port untagged with the right ones; a UDP
+    checksum of 0 (none) stays 0, and a fragment's stays as it came."""
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.layers.l2 import Dot1Q, Ether
     two_hosts(lab)
@@ -218,7 +218,9 @@ def test_fix_checksums_byte_for_byte(lab, appliance):
     payload = b"fix-checksums".ljust(40, b".")
     frames = [eth / Dot1Q(vlan=10) / ip / TCP(sport=1001, dport=80, chksum=0x1234) / payload,
               eth / Dot1Q(vlan=10) / ip / UDP(sport=1002, dport=53, chksum=0x4321) / payload,
-              eth / Dot1Q(vlan=10) / ip / UDP(sport=1003, dport=53, chksum=0) / payload]
+              eth / Dot1Q(vlan=10) / ip / UDP(sport=1003, dport=53, chksum=0) / payload,
+              eth / Dot1Q(vlan=10) / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF")
+              / UDP(sport=1004, dport=53, len=200, chksum=0x4321) / payload]
     receiver = lab.popen("h2", [sys.executable, "-c", FRAMES_RECEIVER, src.replace(":", ""), str(len(frames))],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -237,6 +239,7 @@ def test_fix_checksums_byte_for_byte(lab, appliance):
         assert got[sport][layer].chksum == IP(bytes(right))[layer].chksum != 0, got[sport].show(dump=True)
         assert bytes(got[sport][layer].payload) == payload
     assert got[1003][UDP].chksum == 0
+    assert got[1004][UDP].chksum == 0x4321, "a first fragment has no whole segment to sum: left alone"
     app.stop()
 
 
