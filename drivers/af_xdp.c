@@ -44,6 +44,7 @@
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -213,14 +214,14 @@ static void fix_l4_checksum(struct vs_pkt *p) {
     uint8_t proto = ip[9];
     unsigned seg = total - hlen;
     uint8_t *l4 = ip + hlen;
-    unsigned at;
-    if (proto == 6 && seg >= 20) at = 16;
-    else if (proto == 17 && seg >= 8 && (l4[6] | l4[7])) at = 6;
+    unsigned at;   /* where the checksum is in the TCP or UDP header */
+    if (proto == IPPROTO_TCP && seg >= 20) at = 16;
+    else if (proto == IPPROTO_UDP && seg >= 8 && (l4[6] | l4[7])) at = 6;
     else return;
     l4[at] = l4[at + 1] = 0;
     uint32_t sum = csum_add(0, ip + 12, 8) + proto + seg;
     uint16_t c = (uint16_t)~csum_fold(csum_add(sum, l4, seg));
-    if (proto == 17 && !c) c = 0xffff;
+    if (proto == IPPROTO_UDP && !c) c = 0xffff;   /* 0 would say "no checksum" */
     l4[at] = c >> 8;
     l4[at + 1] = c & 0xff;
 }
