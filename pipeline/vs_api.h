@@ -16,6 +16,7 @@
 #define VS_MAX_BRIDGES 256
 #define VS_MAX_MEMBERS 256
 #define VS_NO_PORT 65535
+#define VS_AF_XDP_FILL_RING 2048   /* at most this many buffers per af_xdp rx queue lent to the kernel */
 
 /* Interface kinds (logical L2/L3 interfaces). */
 #define VS_IF_PORT 0
@@ -124,6 +125,11 @@ int vs_port_null_open(struct vs_dp *dp, const char *name, uint16_t mtu);
 /* Kernel interfaces (need root or CAP_NET_RAW / CAP_NET_ADMIN). */
 int vs_port_af_packet_open(struct vs_dp *dp, const char *name, const char *ifname, uint16_t mtu);
 int vs_port_tap_open(struct vs_dp *dp, const char *name, const char *ifname, uint16_t mtu);
+/* One AF_XDP socket per rx queue and an XDP program redirecting to them;
+ * fix_checksums: recompute the TCP/UDP checksums of every received IPv4
+ * frame (AF_XDP does not say which ones the sender left partial). */
+int vs_port_af_xdp_open(struct vs_dp *dp, const char *name, const char *ifname, uint16_t n_rxq, uint16_t mtu,
+                        int fix_checksums);
 void vs_port_set_admin(struct vs_dp *dp, int port, int up);
 int vs_port_admin_up(struct vs_dp *dp, int port);
 /* Link (operational) state, apart from the operator's admin state: a port
@@ -135,6 +141,12 @@ int vs_port_oper_up(struct vs_dp *dp, int port);
  * worker can still be using the old one; the link is up again on success.
  * 0, or -1 with vs_last_error() set (the port stays down). */
 int vs_port_af_packet_reattach(struct vs_dp *dp, int port, const char *ifname);
+/* The same for an af_xdp port: new sockets and XDP program on the interface. */
+int vs_port_af_xdp_reattach(struct vs_dp *dp, int port, const char *ifname);
+/* How an af_xdp port runs: VS_AF_XDP_* bits, or -1 if it is not one. */
+#define VS_AF_XDP_ZEROCOPY 1   /* the driver fills our buffers (else the kernel copies) */
+#define VS_AF_XDP_GENERIC 2    /* the XDP program runs in generic (skb) mode, not in the driver */
+int vs_port_af_xdp_modes(struct vs_dp *dp, int port);
 void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out);
 void vs_port_stats_clear(struct vs_dp *dp, int port);
 int vs_port_flush_files(struct vs_dp *dp);

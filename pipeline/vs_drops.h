@@ -41,7 +41,9 @@
     X(ICMP_MALFORMED,    "icmp_malformed",       "ICMP to us cut short or with a bad checksum") \
     X(PCAP_TRUNCATED,    "pcap_truncated",       "pcap record cut short (caplen < len)") \
     X(TX_QUEUE_FULL,     "tx_queue_full",        "the egress queue could not take it") \
-    X(KERNEL_RX_DROPPED, "kernel_rx_dropped",    "the kernel had no room for it in a packet socket's rx ring")
+    X(KERNEL_RX_DROPPED, "kernel_rx_dropped",    "the kernel had no room for it in the socket's rx ring") \
+    X(XDP_RX_DROPPED,    "xdp_rx_dropped",       "af_xdp: too long for a buffer, or no buffer free") \
+    X(XDP_INVALID_DESC,  "xdp_invalid_desc",     "af_xdp: the kernel refused a descriptor (a bug)")
 
 enum vs_drop_reason {
 #define VS_DROP_ENUM(name, str, doc) VS_DROP_##name,

@@ -262,7 +262,6 @@ SIOCETHTOOL = 0x8946
 ETHTOOL_GLINK = 0x0000000a   # the carrier as the driver sees it (netif_carrier_ok), not delayed
 IFF_UP = 0x1
 IFF_RUNNING = 0x40           # operstate up: follows the carrier, but up to a second late
-WATCHED_DRIVERS = ("af_packet",)
 
 
 def interface_index(ifname):
@@ -292,18 +291,22 @@ def interface_running(ifname):
         return False
 
 
+# Drivers whose port can follow its interface when it is deleted and re-created.
+REATTACH = {"af_packet": lib.vs_port_af_packet_reattach, "af_xdp": lib.vs_port_af_xdp_reattach}
+
+
 def watch_links(app):
     """Once a second from the live loop: each kernel port's interface, by
     name.  Gone: the link goes down (rx and tx stop; connected routes,
     neighbours and MACs go, as on `port down`), counted and logged.  Back
     with a new ifindex (deleted and re-created, or between two checks): a
-    new packet socket on it (vs_port_af_packet_reattach).  The link is up
+    new socket on it (REATTACH: for af_xdp also a new XDP program).  The link is up
     while the interface is up with its carrier on (`ip link set down` here
     or on a veth's peer takes it down); up again: the routes come back and a
     gratuitous ARP goes out.  A failed re-attach is logged and tried again
     next time."""
     for name, port in app.cfg.ports.items():
-        if port.driver not in WATCHED_DRIVERS:
+        if port.driver not in REATTACH:
             continue
         ifname = port.options["interface"]
         pid = app.iface_ids[name]
@@ -317,6 +320,8 @@ def watch_links(app):
                 continue
             app.link_ifindex[name] = index
             app.log(f"{name}: interface {ifname} back (ifindex {index}): re-attached", kind="port")
+            if port.driver == "af_xdp":
+                app.log(af_xdp_description(app, name, pid), kind="port")
         running = interface_running(ifname)
         if running != bool(lib.vs_port_oper_up(app.dp, pid)):
             if running:
@@ -326,9 +331,9 @@ def watch_links(app):
 
 
 def reattach(app, name, pid, ifname):
-    """A new packet socket on the re-created interface; the link stays down
-    until the watch sees it running."""
-    if lib.vs_port_af_packet_reattach(app.dp, pid, ifname.encode()) != 0:
+    """New sockets on the re-created interface; the link stays down until the
+    watch sees it running."""
+    if REATTACH[app.cfg.ports[name].driver](app.dp, pid, ifname.encode()) != 0:
         error = ffi.string(lib.vs_last_error()).decode()
         if app.link_reattach_failed.get(name) != error:   # once per cause, not every second
             app.log(f"{name}: re-attach to {ifname} failed: {error}; trying again", kind="warning")
@@ -338,6 +343,17 @@ def reattach(app, name, pid, ifname):
     app.link_reattach_failed.pop(name, None)
     app.link_counts[name]["reattached"] += 1
     return True
+
+
+def af_xdp_description(app, name, pid):
+    """How an af_xdp port runs: what the kernel granted (zero-copy, XDP in
+    the driver) decides its speed, so it is said when the port opens."""
+    port = app.cfg.ports[name]
+    modes = lib.vs_port_af_xdp_modes(app.dp, pid)
+    queues = app.rx_queues(port)
+    return (f"{name}: af_xdp on {port.options['interface']}: {queues} rx queue{'s' if queues > 1 else ''}, "
+            f"{'zero-copy' if modes & lib.VS_AF_XDP_ZEROCOPY else 'copy mode'}, XDP program "
+            f"{'in generic (skb) mode' if modes & lib.VS_AF_XDP_GENERIC else 'in the driver'}")
 
 
 def link_up(app, name, pid, why):

@@ -20,9 +20,9 @@ from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
 from vswitch.routing import AdjacencyTable, RouteTable, int_ip, mask
 from vswitch.slowpath import NS, SlowPath, L3Interface
 
-AVAILABLE_DRIVERS = ("pcap", "null", "af_packet", "tap")
+AVAILABLE_DRIVERS = ("pcap", "null", "af_packet", "af_xdp", "tap")
 OFFLINE_DRIVERS = ("pcap", "null")
-KERNEL_DRIVERS = ("af_packet", "tap")     # one rx queue each, polled by a worker
+KERNEL_DRIVERS = ("af_packet", "af_xdp", "tap")   # each rx queue polled by one worker
 POOL_BUFFERS_OFFLINE = 8192
 POOL_BUFFERS_PER_WORKER = 16384     # 32 MiB of 2 KiB buffers per worker
 SPARE_ADJACENCIES = 65536           # for neighbours learned at run time
@@ -76,7 +76,7 @@ class Appliance:
         self.events = collections.deque(maxlen=EVENTS_KEPT)
         self.dp = None
         self.iface_ids = {}
-        self.link_ifindex = {}          # af_packet port -> its interface's ifindex, None while gone
+        self.link_ifindex = {}          # af_packet/af_xdp port -> its interface's ifindex, None while gone
         self.link_counts = collections.defaultdict(lambda: {"lost": 0, "reattached": 0})
         self.link_reattach_failed = {}  # port -> the last re-attach error logged
         self.worker_queues = [[] for _ in range(self.workers)]
@@ -108,6 +108,8 @@ class Appliance:
         long_24s = {r.network >> 8 for r in cfg.routes if r.prefixlen > 24}
         max_adj = SPARE_ADJACENCIES + len(cfg.routes) + len(cfg.neighbors)
         pool = POOL_BUFFERS_OFFLINE if self.offline else POOL_BUFFERS_PER_WORKER * self.workers
+        # each af_xdp rx queue keeps a fill ring of buffers lent to the kernel
+        pool += lib.VS_AF_XDP_FILL_RING * sum(self.rx_queues(p) for p in cfg.ports.values() if p.driver == "af_xdp")
         self.dp = lib.vs_dp_create(pool, self.workers, max_adj, len(long_24s) + SPARE_FIB_GROUPS)
         if self.dp == ffi.NULL:
             raise CoreError(ffi.string(lib.vs_last_error()).decode())
@@ -143,6 +145,13 @@ class Appliance:
         elif port.driver == "af_packet":
             pid = lib.vs_port_af_packet_open(self.dp, name, port.options["interface"].encode(), port.mtu)
             self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
+        elif port.driver == "af_xdp":
+            pid = lib.vs_port_af_xdp_open(self.dp, name, port.options["interface"].encode(),
+                                          self.rx_queues(port), port.mtu,
+                                          bool(port.options.get("fix_checksums", False)))
+            self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
+            if pid >= 0:
+                self.log(admin.af_xdp_description(self, port.name, pid), kind="port")
         elif port.driver == "tap":
             pid = lib.vs_port_tap_open(self.dp, name, port.options["interface"].encode(), port.mtu)
         else:
@@ -325,7 +334,7 @@ class Appliance:
         problems = port_problems(cfg, names)
         for name in names:
             ifname = cfg.ports[name].options.get("interface")
-            if cfg.ports[name].driver == "af_packet" and admin.interface_index(ifname) is None:
+            if cfg.ports[name].driver in admin.REATTACH and admin.interface_index(ifname) is None:
                 problems.append(f"{cfg.path}: port '{name}': no interface {ifname} here; create it first")
         return problems
 
@@ -350,8 +359,12 @@ class Appliance:
             pass  # already logged; the running config stays
 
     def rx_queues(self, port):
-        """A pcap port's rx queues: as configured, else one per worker for a
-        loop (a traffic generator per core), else one; offline, always one."""
+        """A port's rx queues.  af_xdp: as configured, else one (a socket per
+        queue); af_packet and tap: one.  pcap: as configured, else one per
+        worker for a loop (a traffic generator per core), else one; offline,
+        always one."""
+        if port.driver == "af_xdp":
+            return port.options.get("rx_queues", 1)
         if self.offline or not port.options.get("rx_pcap"):
             return 1
         return port.options.get("rx_queues", self.workers if port.options.get("loop") else 1)
@@ -362,22 +375,22 @@ class Appliance:
             self.assign_queues(port)
 
     def assign_queues(self, port):
-        """A pcap port's queue q goes to worker q % N; a kernel port's one
-        queue (af_packet, tap) to the worker with the fewest queues so far
-        (the lowest id on a tie), which carries the round on from wherever
-        the ports before it left it."""
-        if port.driver == "pcap":
-            queues = range(self.rx_queues(port) if port.options.get("rx_pcap") else 0)
-            workers = [queue % self.workers for queue in queues]
-        elif port.driver in KERNEL_DRIVERS:
-            queues = [0]
-            workers = [min(range(self.workers), key=lambda w: (len(self.worker_queues[w]), w))]
-        else:
-            return
+        """A pcap port's queue q goes to worker q % N; each queue of a kernel
+        port (af_packet, af_xdp, tap) to the worker with the fewest queues so
+        far (the lowest id on a tie), which carries the round on from
+        wherever the ports before it left it."""
         pid = self.iface_ids[port.name]
-        for queue, w in zip(queues, workers):
-            check(lib.vs_worker_assign(self.dp, w, pid, queue))
-            self.worker_queues[w].append(f"{port.name}:{queue}")
+        if port.driver == "pcap":
+            for queue in range(self.rx_queues(port) if port.options.get("rx_pcap") else 0):
+                self._assign(queue % self.workers, port.name, pid, queue)
+        elif port.driver in KERNEL_DRIVERS:
+            for queue in range(self.rx_queues(port)):
+                w = min(range(self.workers), key=lambda w: (len(self.worker_queues[w]), w))
+                self._assign(w, port.name, pid, queue)
+
+    def _assign(self, w, name, pid, queue):
+        check(lib.vs_worker_assign(self.dp, w, pid, queue))
+        self.worker_queues[w].append(f"{name}:{queue}")
 
     def port_stats(self):
         return {name: port_stats(self.dp, self.iface_ids[name]) for name in self.cfg.ports}

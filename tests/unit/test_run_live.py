@@ -53,8 +53,8 @@ def test_sigterm_stops_cleanly():
 
 def test_run_refuses_drivers_this_version_lacks(tmp_path):
     cfg = tmp_path / "x.yaml"
-    cfg.write_text("version: 1\nports:\n  lan0: {driver: af_xdp, interface: veth-lan0}\n")
+    cfg.write_text('version: 1\nports:\n  uplink: {driver: ixgbe, pci: "0000:03:00.0"}\n')
     assert subprocess.run([*VSWITCH, "validate", str(cfg)], cwd=ROOT).returncode == 0
     proc = subprocess.run([*VSWITCH, "run", str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
-    assert "driver af_xdp is not available in this version" in proc.stderr
+    assert "driver ixgbe is not available in this version" in proc.stderr
