@@ -41,7 +41,10 @@
     X(ICMP_MALFORMED,    "icmp_malformed",       "ICMP to us cut short or with a bad checksum") \
     X(PCAP_TRUNCATED,    "pcap_truncated",       "pcap record cut short (caplen < len)") \
     X(TX_QUEUE_FULL,     "tx_queue_full",        "the egress queue could not take it") \
-    X(KERNEL_RX_DROPPED, "kernel_rx_dropped",    "the kernel had no room for it in a packet socket's rx ring")
+    X(KERNEL_RX_DROPPED, "kernel_rx_dropped",    "the kernel had no room for it in a packet socket's rx ring") \
+    X(RX_TRUNCATED,      "rx_truncated",         "cut short by the kernel to fit a packet socket's rx ring block") \
+    X(GSO_UNSUPPORTED,   "gso_unsupported",      "GSO super-frame of a kind not segmented here (UFO, IPv6 extension headers, unknown)") \
+    X(OFFLOAD_MALFORMED, "offload_malformed",    "GSO or checksum-offload metadata that does not match the frame's headers")
 
 enum vs_drop_reason {
 #define VS_DROP_ENUM(name, str, doc) VS_DROP_##name,
