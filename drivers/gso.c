@@ -94,7 +94,8 @@ static uint64_t pseudo_sum(const uint8_t *ip, uint8_t version, uint8_t proto, ui
 }
 
 bool vs_csum_complete(uint8_t *frame, uint32_t len, uint32_t start, uint32_t offset) {
-    if (start >= len || offset + 2 > len - start) return false;
+    /* an odd offset would put the field across the summed words (TCP's is 16, UDP's 6) */
+    if (start >= len || offset + 2 > len - start || (offset & 1)) return false;
     uint16_t c = csum_fold(csum_add(0, frame + start, len - start));
     csum_store(frame + start + offset, c ? c : 0xffff);  /* as Linux does: 0 means "no checksum" to UDP */
     return true;

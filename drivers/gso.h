@@ -47,7 +47,8 @@ uint16_t vs_gso_segments(struct vs_gso *g, struct vs_pool *pool, struct vs_pkt *
 
 /* VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksum at start + offset holds the
  * pseudo-header sum only; fold the bytes from start to the end into it.
- * False when the offsets do not fit the frame. */
+ * False when the offsets do not fit the frame (or the field is not on a
+ * 16-bit boundary from start). */
 bool vs_csum_complete(uint8_t *frame, uint32_t len, uint32_t start, uint32_t offset);
 
 #endif
