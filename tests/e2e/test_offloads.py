@@ -49,6 +49,7 @@ RAW_COLLECTOR = """
 import json, socket, sys
 count = int(sys.argv[1])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)   # SO_RCVBUFFORCE: a few bursts of segments, read slowly
 s.bind(("eth0", 0))
 s.settimeout(3)
 print("ready", flush=True)
@@ -200,7 +201,8 @@ def test_tcp_through_a_tap_port(lab, appliance):
 
 # ---- the segments themselves -------------------------------------------------
 
-PAYLOAD = bytes(range(256)) * 20 + b"end"   # 5123 bytes: 5 full segments of 1000 and a short one
+# 40963 bytes: 40 full segments of 1000 and a short one, more than one rx burst (32) holds
+PAYLOAD = bytes(range(256)) * 160 + b"end"
 MSS = 1000
 
 
