@@ -38,6 +38,7 @@ VNET_SENDER = """
 import json, socket, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.setsockopt(263, 15, 1)   # SOL_PACKET, PACKET_VNET_HDR
+s.setsockopt(socket.SOL_SOCKET, 32, 1 << 20)   # SO_SNDBUFFORCE: room for a BIG TCP super-frame
 s.bind(("eth0", 0))
 for vnet, frame in json.loads(sys.stdin.read()):
     s.send(bytes.fromhex(vnet) + bytes.fromhex(frame))
@@ -320,4 +321,22 @@ def test_unsupported_super_frame_is_counted(lab, appliance):
     assert frames == []
     p1 = next(p for p in app.show("ports") if p["name"] == "p1")
     assert p1["drops"].get("gso_unsupported") == 1, p1
+    app.stop()
+
+
+def test_super_frame_beyond_the_ring_block_is_counted(lab, appliance):
+    """BIG TCP (gso_max_size above 64 KB) hands over super-frames larger than
+    a 128 KiB ring block: the kernel cuts them short, and they are dropped
+    and counted rx_truncated."""
+    two_hosts(lab)
+    r = lab.exec("h1", "ip", "link", "set", "eth0", "gso_max_size", "262144", check=False)
+    if r.returncode != 0:
+        pytest.skip(f"this kernel has no BIG TCP (gso_max_size above 64 KB): {r.stderr.strip()}")
+    app = appliance(BRIDGE)
+    frame = Ether(src=MAC1, dst=MAC2) / IPv6(src="fd00::1", dst="fd00::2", plen=0) / \
+        TCP(sport=40000, dport=7777, flags="A") / bytes(150000)   # plen 0: a jumbogram's length is the frame's
+    assert send_and_collect(lab, [(vnet(GSO_TCPV6, 74, 54, 16), bytes(frame).hex())], 1) == []
+    p1 = next(p for p in app.show("ports") if p["name"] == "p1")
+    assert p1["drops"].get("rx_truncated") == 1, p1
+    assert p1["rx_bytes"] >= len(frame), p1
     app.stop()
