@@ -33,8 +33,10 @@
  * promiscuous mode (PACKET_MR_PROMISC membership, dropped by the kernel when
  * the socket closes), and ignores what we send ourselves
  * (PACKET_IGNORE_OUTGOING).  Frames the kernel had no room for in the ring
- * (PACKET_STATISTICS tp_drops) and frames too long for a pool buffer are
- * folded into the port's counters when the control plane reads them.
+ * (PACKET_STATISTICS tp_drops) and frames refused here (too long for a pool
+ * buffer, cut short by the kernel, offload metadata that does not match the
+ * frame) are folded into the port's counters when the control plane reads
+ * them.
  */
 #define _GNU_SOURCE  /* sendmmsg */
 #include <arpa/inet.h>
