@@ -73,10 +73,8 @@ print(json.dumps(frames), flush=True)
 """
 
 
-@pytest.fixture(autouse=True)
-def needs_iperf3():
-    if not shutil.which("iperf3"):
-        pytest.skip("iperf3 is missing: make system-packages installs it")
+needs_iperf3 = pytest.mark.skipif(not shutil.which("iperf3"),
+                                  reason="iperf3 is missing: make system-packages installs it")
 
 
 def iperf3(lab, server, client, address, *args):
@@ -124,6 +122,7 @@ def no_offload_drops(port):
     assert not bad, f"{port['name']}: {bad}"
 
 
+@needs_iperf3
 def test_tcp_and_udp_across_the_router(lab, appliance):
     two_hosts(lab)
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
@@ -161,6 +160,7 @@ BRIDGE = """\
     """
 
 
+@needs_iperf3
 def test_tcp_ipv4_ipv6_and_udp_across_the_bridge(lab, appliance):
     two_hosts(lab)
     lab.host("h1", "eth0", "10.0.0.1/24")
@@ -178,6 +178,7 @@ def test_tcp_ipv4_ipv6_and_udp_across_the_bridge(lab, appliance):
     app.stop()
 
 
+@needs_iperf3
 def test_tcp_through_a_tap_port(lab, appliance):
     """h1 (af_packet, offloads on) and h3 behind the appliance's tap: the
     kernel segments and checksums what it hands the tap (no TUNSETOFFLOAD),
