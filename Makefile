@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the build and the tests need (clang: libFuzzer and the sanitizer build).
-DEB_PACKAGES := gcc clang libclang-rt-dev tcpdump ethtool iproute2 iputils-ping iputils-arping
+DEB_PACKAGES := gcc clang libclang-rt-dev tcpdump ethtool iproute2 iputils-ping iputils-arping iperf3
 CORE_SOURCES := $(wildcard pipeline/*.c pipeline/*.h drivers/*.c drivers/*.h) pipeline/build.py
 STAMP := $(VENV)/.installed
 

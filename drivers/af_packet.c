@@ -16,22 +16,31 @@
  * A PACKET_TX_RING would cost the same copy (our buffers are not ring
  * frames) plus ring-slot bookkeeping, status polling and a send() kick.
  *
+ * Offloads (PACKET_VNET_HDR): on veth (and with GRO, TSO or checksum
+ * offload anywhere) the kernel hands a packet socket GSO super-frames of up
+ * to 64 KB and frames whose checksum it left for an offload to fill in.
+ * With PACKET_VNET_HDR each ring frame is preceded by a struct
+ * virtio_net_hdr saying so (the kernel's tpacket_rcv writes it just before
+ * tp_mac): super-frames are cut into gso_size segments and partial
+ * checksums completed at rx (gso.c), so the pipeline only ever sees
+ * frames as a wire would carry them and TCP through the port works with
+ * the hosts' offloads on.  A super-frame whose segments do not all fit the
+ * burst keeps its ring frame (and block) until the next rx_burst.  On tx
+ * the socket then expects the header too: a zeroed one (no GSO, checksum
+ * complete) goes in front of every frame.
+ *
  * The socket is bound to the interface (its ifindex, ETH_P_ALL), in
  * promiscuous mode (PACKET_MR_PROMISC membership, dropped by the kernel when
  * the socket closes), and ignores what we send ourselves
  * (PACKET_IGNORE_OUTGOING).  Frames the kernel had no room for in the ring
- * (PACKET_STATISTICS tp_drops) and frames too long for a pool buffer are
- * folded into the port's counters when the control plane reads them.
- *
- * Limitation: on veth (and with GRO) the kernel hands packet sockets
- * GSO super-frames of up to 64 KB (counted as giants here) and frames whose
- * checksum is left for an offload to fill in (TP_STATUS_CSUMNOTREADY,
- * forwarded as they are).  Turn offloads off on such interfaces (ethtool -K
- * IF tso off gso off gro off tx off) until PACKET_VNET_HDR and software
- * segmentation exist.
+ * (PACKET_STATISTICS tp_drops) and frames refused here (too long for a pool
+ * buffer, cut short by the kernel, offload metadata that does not match the
+ * frame) are folded into the port's counters when the control plane reads
+ * them.
  */
 #define _GNU_SOURCE  /* sendmmsg */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -42,14 +51,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../pipeline/vs.h"
+#include "gso.h"
 
 /* The kernel hands a block over when it is full or when the retire timeout
  * expires, so at low rates each block may carry a few frames only: the block
  * count is about how many milliseconds of worker stall the ring absorbs (at
  * high rates, full blocks: 16 MiB of frames).  A block must hold the largest
- * frame, GSO super-frames of up to 64 KB included (for the PACKET_VNET_HDR
- * step), and be a power-of-two multiple of the page size. */
+ * frame, GSO super-frames of up to 64 KB included (with its tpacket3_hdr
+ * and virtio_net_hdr: the kernel cuts what does not fit, counted as
+ * rx_truncated; BIG TCP's larger super-frames would be), and be a
+ * power-of-two multiple of the page size. */
 #define AFP_BLOCK_SIZE (1u << 17)     /* 128 KiB */
 #define AFP_BLOCK_COUNT 128           /* 16 MiB of ring per port */
 #define AFP_FRAME_SIZE 2048           /* only sizes tp_frame_nr in V3 (frames are variable-length) */
@@ -68,7 +79,8 @@ struct afp_port {
     bool in_block;                /* its frames are being walked */
     uint32_t pkts_left;           /* frames of it not yet read */
     uint8_t *next_frame;
-    struct vs_giant_count giants;
+    struct vs_gso gso;            /* the super-frame at next_frame being cut, when active */
+    struct vs_rx_refusals refused;
     char ifname[IFNAMSIZ];
 };
 
@@ -76,31 +88,87 @@ static inline struct tpacket_block_desc *afp_block(struct afp_port *ap, unsigned
     return (struct tpacket_block_desc *)(ap->ring + (size_t)b * AFP_BLOCK_SIZE);
 }
 
-/* Copy one ring frame into a buffer, putting back the 802.1Q tag the kernel
- * took off into tp_vlan_tci (VLAN rx offload), so the pipeline sees the
- * frame as it was on the wire.  0, or -1 when it does not fit (a giant). */
-static int afp_copy(struct vs_pkt *p, const struct tpacket3_hdr *h) {
+/* The 802.1Q tag the kernel took off into tp_vlan_tci (VLAN rx offload),
+ * TPID << 16 | TCI, or 0: it goes back into the frame so the pipeline sees
+ * the frame as it was on the wire. */
+static uint32_t afp_vlan_tag(const struct tpacket3_hdr *h) {
+    if (!(h->tp_status & TP_STATUS_VLAN_VALID) || h->tp_snaplen < 12) return 0;
+    uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) && h->hv1.tp_vlan_tpid ? h->hv1.tp_vlan_tpid
+                                                                                      : ETH_P_8021Q;
+    return (uint32_t)tpid << 16 | h->hv1.tp_vlan_tci;
+}
+
+/* Copy a whole (not GSO) frame into a buffer, its tag put back and its
+ * checksum completed when the kernel left it partial; false with *why set
+ * when it is dropped instead. */
+static bool afp_copy(struct vs_pkt *p, const struct tpacket3_hdr *h, const struct virtio_net_hdr *vh,
+                     enum vs_drop_reason *why) {
     const uint8_t *src = (const uint8_t *)h + h->tp_mac;
     uint32_t len = h->tp_snaplen;
-    bool tagged = (h->tp_status & TP_STATUS_VLAN_VALID) && len >= 12;
-    uint32_t total = len + (tagged ? 4 : 0);
-    if (h->tp_snaplen < h->tp_len || total > VS_PKT_MAX_FRAME) return -1;
+    uint32_t tag = afp_vlan_tag(h);
+    uint32_t shift = tag ? 4 : 0;
+    if (len + shift > VS_PKT_MAX_FRAME) {
+        *why = VS_DROP_GIANT;
+        return false;
+    }
     uint8_t *dst = vs_pkt_bytes(p);
-    if (tagged) {
-        uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) && h->hv1.tp_vlan_tpid ? h->hv1.tp_vlan_tpid
-                                                                                          : ETH_P_8021Q;
-        uint16_t tci = h->hv1.tp_vlan_tci;
+    if (tag) {
         memcpy(dst, src, 12);
-        dst[12] = tpid >> 8;
-        dst[13] = tpid & 0xff;
-        dst[14] = tci >> 8;
-        dst[15] = tci & 0xff;
+        dst[12] = tag >> 24;
+        dst[13] = (tag >> 16) & 0xff;
+        dst[14] = (tag >> 8) & 0xff;
+        dst[15] = tag & 0xff;
         memcpy(dst + 16, src + 12, len - 12);
     } else {
         memcpy(dst, src, len);
     }
-    p->len = (uint16_t)total;
-    return 0;
+    p->len = (uint16_t)(len + shift);
+    if ((vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+        !vs_csum_complete(dst, p->len, le16toh(vh->csum_start) + shift, le16toh(vh->csum_offset))) {
+        *why = VS_DROP_OFFLOAD_MALFORMED;
+        return false;
+    }
+    return true;
+}
+
+/* Hand over what the ring frame h holds: the frame itself, or the next
+ * segments of a super-frame.  Returns how many of pkts it filled; *done
+ * once nothing of the frame is left (it was handed over or dropped). */
+static uint16_t afp_frame(struct afp_port *ap, const struct tpacket3_hdr *h, struct vs_pkt **pkts, uint16_t room,
+                          bool *done) {
+    struct vs_pool *pool = ap->port.pool;
+    *done = true;
+    if (!ap->gso.active) {
+        /* the kernel writes the header just before the frame (tpacket_rcv: netoff grows by its size) */
+        const uint8_t *mac = (const uint8_t *)h + h->tp_mac;
+        const struct virtio_net_hdr *vh = (const struct virtio_net_hdr *)(mac - sizeof(*vh));
+        enum vs_drop_reason why;
+        if (h->tp_snaplen < h->tp_len) {
+            vs_rx_refused(&ap->refused, VS_DROP_RX_TRUNCATED, h->tp_len);
+            return 0;
+        }
+        if (vh->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+            struct vs_pkt *p = vs_pool_alloc(pool);
+            if (!p) {
+                *done = false;  /* pool empty: the frame stays in the ring for the next poll */
+                return 0;
+            }
+            if (!afp_copy(p, h, vh, &why)) {
+                vs_pool_free(pool, p);
+                vs_rx_refused(&ap->refused, why, h->tp_len);
+                return 0;
+            }
+            pkts[0] = p;
+            return 1;
+        }
+        if (!vs_gso_start(&ap->gso, mac, h->tp_snaplen, vh, afp_vlan_tag(h), &why)) {
+            vs_rx_refused(&ap->refused, why, h->tp_len);
+            return 0;
+        }
+    }
+    uint16_t k = vs_gso_segments(&ap->gso, pool, pkts, room);
+    *done = !ap->gso.active;
+    return k;
 }
 
 /* The link is down (the interface vanished): the socket and ring may be
@@ -127,15 +195,14 @@ static uint16_t afp_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
         }
         while (ap->pkts_left && got < n) {
             const struct tpacket3_hdr *h = (const struct tpacket3_hdr *)ap->next_frame;
-            struct vs_pkt *p = vs_pool_alloc(port->pool);
-            if (!p) return got;  /* pool empty: the frame stays in the ring for the next poll */
-            if (afp_copy(p, h)) {
-                vs_pool_free(port->pool, p);
-                vs_giant_note(&ap->giants, h->tp_len);
-            } else {
-                if (!now) now = vs_now_ns();
-                p->ts_ns = now;
-                pkts[got++] = p;
+            bool done;
+            uint16_t k = afp_frame(ap, h, pkts + got, n - got, &done);
+            if (k && !now) now = vs_now_ns();
+            for (uint16_t i = 0; i < k; i++) pkts[got + i]->ts_ns = now;
+            got += k;
+            if (!done) {
+                if (!k) return got;  /* pool empty: the rest waits in the ring for the next poll */
+                continue;            /* burst full: the super-frame goes on in the next rx_burst */
             }
             ap->next_frame += h->tp_next_offset;
             ap->pkts_left--;
@@ -153,18 +220,22 @@ static uint16_t afp_tx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
     (void)q;
     struct afp_port *ap = (struct afp_port *)port;
     if (afp_link_down(port)) return 0;  /* the caller drops and counts them */
+    /* PACKET_VNET_HDR: every frame goes behind a header; zeroed = no GSO, checksum complete */
+    static const struct virtio_net_hdr plain;
     struct mmsghdr msgs[VS_TX_BATCH];
-    struct iovec iov[VS_TX_BATCH];
+    struct iovec iov[VS_TX_BATCH][2];
     uint16_t sent = 0;
     while (sent < n) {
         unsigned k = n - sent < VS_TX_BATCH ? n - sent : VS_TX_BATCH;
         for (unsigned i = 0; i < k; i++) {
             struct vs_pkt *p = pkts[sent + i];
-            iov[i].iov_base = vs_pkt_bytes(p);
-            iov[i].iov_len = p->len;
+            iov[i][0].iov_base = (void *)&plain;
+            iov[i][0].iov_len = sizeof(plain);
+            iov[i][1].iov_base = vs_pkt_bytes(p);
+            iov[i][1].iov_len = p->len;
             memset(&msgs[i], 0, sizeof(msgs[i]));
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_iov = iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 2;
         }
         int r = sendmmsg(ap->fd, msgs, k, MSG_DONTWAIT);
         if (r <= 0) break;  /* EAGAIN/ENOBUFS (queue full), ENETDOWN, ...: the rest is the caller's to drop */
@@ -185,7 +256,7 @@ static void afp_read_stats(struct vs_port *port, struct vs_port_stats *slow) {
         slow->rx_dropped += st.tp_drops;
         slow->drops[VS_DROP_KERNEL_RX_DROPPED] += st.tp_drops;
     }
-    vs_giant_fold(&ap->giants, slow);
+    vs_rx_refusals_fold(&ap->refused, slow);
 }
 
 static void afp_close(struct vs_port *port) {
@@ -218,6 +289,9 @@ static int afp_setup(struct afp_port *ap) {
     int one = 1;
     if (setsockopt(ap->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)))
         return afp_fail(ap, "PACKET_IGNORE_OUTGOING (Linux 4.20 or later)");
+    /* before the ring: the kernel refuses it (EBUSY) once a ring exists */
+    if (setsockopt(ap->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)))
+        return afp_fail(ap, "PACKET_VNET_HDR");
     struct tpacket_req3 req = {
         .tp_block_size = AFP_BLOCK_SIZE,
         .tp_block_nr = AFP_BLOCK_COUNT,
@@ -313,6 +387,7 @@ int vs_port_af_packet_reattach(struct vs_dp *dp, int port_id, const char *ifname
     ap->in_block = false;
     ap->pkts_left = 0;
     ap->next_frame = NULL;
+    ap->gso.active = false;  /* its super-frame was in the old ring */
     memcpy(ap->ifname, fresh.ifname, sizeof(ap->ifname));
     atomic_store_explicit(&ap->port.oper_up, 1, memory_order_release);
     return 0;

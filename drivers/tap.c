@@ -27,7 +27,7 @@ struct tap_port {
     struct vs_port port;
     int fd;
     uint8_t *scratch;
-    struct vs_giant_count giants;
+    struct vs_rx_refusals refused;
     char ifname[IFNAMSIZ];
 };
 
@@ -47,7 +47,7 @@ static uint16_t tap_rx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
         }
         if (r > VS_PKT_MAX_FRAME) {
             vs_pool_free(port->pool, p);
-            vs_giant_note(&tp->giants, (uint64_t)r);
+            vs_rx_refused(&tp->refused, VS_DROP_GIANT, (uint64_t)r);
             continue;
         }
         p->len = (uint16_t)r;
@@ -71,7 +71,7 @@ static uint16_t tap_tx(struct vs_port *port, uint16_t q, struct vs_pkt **pkts, u
 }
 
 static void tap_read_stats(struct vs_port *port, struct vs_port_stats *slow) {
-    vs_giant_fold(&((struct tap_port *)port)->giants, slow);
+    vs_rx_refusals_fold(&((struct tap_port *)port)->refused, slow);
 }
 
 static void tap_close(struct vs_port *port) {

@@ -98,32 +98,36 @@ struct vs_port {
     int16_t vlan_iface[4096]; /* VID -> iface id, -1 where no vlans: entry */
 };
 
-/* Frames a driver received but could not hand over (too long for a buffer):
- * counted by the one worker polling that rx queue, folded into the port's
- * control-plane counters (as received and dropped `giant`) by read_stats. */
-struct vs_giant_count {
-    _Atomic uint64_t frames, bytes;           /* worker side */
-    uint64_t frames_folded, bytes_folded;     /* control plane only */
+/* Frames a driver received but could not hand over (too long for a buffer,
+ * cut short by the kernel, offload metadata it cannot act on): counted by
+ * the one worker polling that rx queue, folded into the port's
+ * control-plane counters (as received and dropped, by reason) by
+ * read_stats. */
+struct vs_rx_refusals {
+    _Atomic uint64_t frames[VS_DROP_MAX], bytes;      /* worker side */
+    uint64_t frames_folded[VS_DROP_MAX], bytes_folded; /* control plane only */
 };
 
-static inline void vs_giant_note(struct vs_giant_count *g, uint64_t bytes) {
+static inline void vs_rx_refused(struct vs_rx_refusals *r, enum vs_drop_reason why, uint64_t bytes) {
     /* single writer: a plain add, atomic only so the reader never tears it */
-    atomic_store_explicit(&g->frames, atomic_load_explicit(&g->frames, memory_order_relaxed) + 1,
+    atomic_store_explicit(&r->frames[why], atomic_load_explicit(&r->frames[why], memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    atomic_store_explicit(&g->bytes, atomic_load_explicit(&g->bytes, memory_order_relaxed) + bytes,
+    atomic_store_explicit(&r->bytes, atomic_load_explicit(&r->bytes, memory_order_relaxed) + bytes,
                           memory_order_relaxed);
 }
 
-static inline void vs_giant_fold(struct vs_giant_count *g, struct vs_port_stats *slow) {
-    uint64_t frames = atomic_load_explicit(&g->frames, memory_order_relaxed);
-    uint64_t bytes = atomic_load_explicit(&g->bytes, memory_order_relaxed);
-    uint64_t d = frames - g->frames_folded;
-    slow->rx_packets += d;  /* received, and refused: as the pcap loader counts them */
-    slow->rx_bytes += bytes - g->bytes_folded;
-    slow->rx_dropped += d;
-    slow->drops[VS_DROP_GIANT] += d;
-    g->frames_folded = frames;
-    g->bytes_folded = bytes;
+static inline void vs_rx_refusals_fold(struct vs_rx_refusals *r, struct vs_port_stats *slow) {
+    for (unsigned why = 0; why < VS_DROP_MAX; why++) {
+        uint64_t frames = atomic_load_explicit(&r->frames[why], memory_order_relaxed);
+        uint64_t d = frames - r->frames_folded[why];
+        slow->rx_packets += d;  /* received, and refused: as the pcap loader counts them */
+        slow->rx_dropped += d;
+        slow->drops[why] += d;
+        r->frames_folded[why] = frames;
+    }
+    uint64_t bytes = atomic_load_explicit(&r->bytes, memory_order_relaxed);
+    slow->rx_bytes += bytes - r->bytes_folded;
+    r->bytes_folded = bytes;
 }
 
 /* ---- logical interfaces and bridges ------------------------------------- */

@@ -43,7 +43,10 @@
     X(TX_QUEUE_FULL,     "tx_queue_full",        "the egress queue could not take it") \
     X(KERNEL_RX_DROPPED, "kernel_rx_dropped",    "the kernel had no room for it in the socket's rx ring") \
     X(XDP_RX_DROPPED,    "xdp_rx_dropped",       "af_xdp: too long for a buffer, or no buffer free") \
-    X(XDP_INVALID_DESC,  "xdp_invalid_desc",     "af_xdp: the kernel refused a descriptor (a bug)")
+    X(XDP_INVALID_DESC,  "xdp_invalid_desc",     "af_xdp: the kernel refused a descriptor (a bug)") \
+    X(RX_TRUNCATED,      "rx_truncated",         "cut short by the kernel to fit a packet socket's rx ring block") \
+    X(GSO_UNSUPPORTED,   "gso_unsupported",      "GSO super-frame of a kind not segmented here (UFO, IPv6 extension headers, unknown)") \
+    X(OFFLOAD_MALFORMED, "offload_malformed",    "GSO or checksum-offload metadata that does not match the frame's headers")
 
 enum vs_drop_reason {
 #define VS_DROP_ENUM(name, str, doc) VS_DROP_##name,

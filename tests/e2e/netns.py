@@ -59,20 +59,27 @@ class Lab:
     def popen(self, short, cmd, **kwargs):
         return subprocess.Popen(["ip", "netns", "exec", self.ns(short), *cmd], **kwargs)
 
-    def veth(self, ns_a, if_a, ns_b, if_b):
-        """A veth pair between two of the lab's namespaces, both ends up, with
-        offloads off (see no_offloads)."""
+    def veth(self, ns_a, if_a, ns_b, if_b, offloads=True):
+        """A veth pair between two of the lab's namespaces, both ends up.
+        Offloads stay on (TSO, GSO, GRO, checksum: what a Linux host has by
+        default) unless offloads=False, for ports that cannot take
+        super-frames or partial checksums."""
         run("ip", "link", "add", if_a, "netns", self.ns(ns_a), "type", "veth", "peer", "name", if_b,
             "netns", self.ns(ns_b))
         for short, ifname in ((ns_a, if_a), (ns_b, if_b)):
-            self.no_offloads(short, ifname)
+            if not offloads:
+                self.no_offloads(short, ifname)
             self.exec(short, "ip", "link", "set", ifname, "up")
 
     def no_offloads(self, short, ifname):
-        """veth hands packet sockets GSO/GRO super-frames with partial
-        checksums; until the af_packet driver segments them (PACKET_VNET_HDR),
-        the test links carry plain frames only."""
+        """Every frame leaves ifname segmented and with its checksums done."""
         self.exec(short, "ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off", "tx", "off")
+
+    def offload(self, short, ifname, feature):
+        """Whether an ethtool -k feature (e.g. tcp-segmentation-offload) is on."""
+        out = self.exec(short, "ethtool", "-k", ifname).stdout
+        return any(line.split(":")[0].strip() == feature and line.split(":")[1].split()[0] == "on"
+                   for line in out.splitlines() if ":" in line)
 
     def host(self, short, ifname, address, gateway=None):
         """A Linux host: an address on its interface and a default route."""
