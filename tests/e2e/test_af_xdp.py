@@ -104,7 +104,7 @@ def tcp_across(lab, sender, receiver_host, address):
 
 
 def test_af_xdp_bridge_and_detach_on_stop(lab, appliance):
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     lab.host("h1", "eth0", "10.0.0.1/24")
     lab.host("h2", "eth0", "10.0.0.2/24")
     app = appliance("""\
@@ -139,7 +139,7 @@ def test_af_xdp_vlan_trunk(lab, appliance):
     wire, lab.vlan_host), is bridged to the untagged h2.  XDP sees only tags
     inside the frame: veth would hand a tag over beside it (VLAN offload),
     so h1 sends them in the frame (txvlan off; README)."""
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     lab.exec("h1", "ethtool", "-K", "eth0", "txvlan", "off")
     lab.vlan_host("h1", "eth0", 10)
     lab.host("h1", "eth0", "10.0.0.1/24")
@@ -195,7 +195,7 @@ def test_fix_checksums_byte_for_byte(lab, appliance):
     checksum of 0 (none) stays 0, and a fragment's stays as it came."""
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.layers.l2 import Dot1Q, Ether
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     app = appliance("""\
         version: 1
         workers: 1
@@ -243,7 +243,7 @@ def test_af_xdp_router_ping_udp_tcp(lab, appliance):
     """Routed across two af_xdp ports on two workers; the hosts leave their
     TCP/UDP checksums to offload (partial in the frames we get), the ports
     complete them (fix_checksums)."""
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     for host in ("h1", "h2"):
         offloads_for_af_xdp(lab, host)
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
@@ -276,7 +276,7 @@ def udp_checksum_errors(lab, host):
 def test_partial_checksums_are_lost_without_fix_checksums(lab, appliance):
     """The reason for fix_checksums: without it, a host's offloaded (partial)
     UDP checksums go out as they came and the receiving Linux drops them."""
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     offloads_for_af_xdp(lab, "h1")
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
     lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
@@ -289,7 +289,7 @@ def test_partial_checksums_are_lost_without_fix_checksums(lab, appliance):
 
 
 def test_af_xdp_to_af_packet_routing(lab, appliance):
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     offloads_for_af_xdp(lab, "h1")
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
     lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
@@ -316,7 +316,7 @@ def test_frames_longer_than_a_buffer_are_counted(lab, appliance):
     """A host with a bigger MTU sends frames that do not fit a 2 KiB buffer
     (1792 bytes of frame): the kernel drops them at the socket, and the port
     counts them as xdp_rx_dropped."""
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     for ns, ifname in (("h1", "eth0"), ("app", "lan1")):
         lab.exec(ns, "ip", "link", "set", ifname, "mtu", "3000")
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
@@ -332,7 +332,7 @@ def test_frames_longer_than_a_buffer_are_counted(lab, appliance):
 
 
 def test_interface_deleted_and_recreated_is_reattached(lab, appliance):
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
     lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
     app = appliance(ROUTER_XDP)
@@ -342,7 +342,7 @@ def test_interface_deleted_and_recreated_is_reattached(lab, appliance):
     wait_for_event(app, "p2: interface lan2 gone")
     ports = {p["name"]: p for p in app.show("ports")}
     assert ports["p2"]["link"] == "down" and ports["p1"]["link"] == "up", ports
-    lab.veth("h2", "eth0", "app", "lan2")          # same names, a new ifindex
+    lab.veth("h2", "eth0", "app", "lan2", offloads=False)          # same names, a new ifindex
     lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
     wait_for_event(app, "re-attached")
     assert xdp_attached(lab, "app", "lan2")
@@ -398,7 +398,7 @@ def test_two_rx_queues_two_sockets_two_workers(lab, appliance):
     for short in ("app", "h1", "h2"):
         lab.add_ns(short)
     multiqueue_veth(lab, "h1", "eth0", "app", "lan1", queues=2)
-    lab.veth("h2", "eth0", "app", "lan2")
+    lab.veth("h2", "eth0", "app", "lan2", offloads=False)
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
     lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
     app = appliance(ROUTER_XDP.replace("interface: lan1,", "interface: lan1, rx_queues: 2,"))
@@ -423,7 +423,7 @@ def test_two_rx_queues_two_sockets_two_workers(lab, appliance):
 def test_generic_xdp_where_the_driver_has_none(lab, appliance):
     """macvlan has no XDP in its driver: the program is attached in generic
     (skb) mode, and forwarding works the same."""
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     lab.exec("app", "ip", "link", "add", "mv1", "link", "lan1", "type", "macvlan", "mode", "passthru")
     lab.exec("app", "ip", "link", "set", "mv1", "up")
     lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
@@ -473,7 +473,7 @@ def test_buffers_lent_to_the_kernel_come_back_on_reattach(lab):
     (in its fill and rx rings) and lends the new one its own."""
     for short in ("app", "h1"):
         lab.add_ns(short)
-    lab.veth("h1", "eth0", "app", "lan1")
+    lab.veth("h1", "eth0", "app", "lan1", offloads=False)
     holder = lab.popen("app", [sys.executable, "-c", SOCKET_HOLDER], cwd=ROOT, stdin=subprocess.PIPE,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -483,7 +483,7 @@ def test_buffers_lent_to_the_kernel_come_back_on_reattach(lab):
         holder.stdin.flush()
         assert holder.stdout.readline().strip() == "flooded", holder.stderr.read()
         lab.exec("h1", "ip", "link", "del", "eth0")
-        lab.veth("h1", "eth0", "app", "lan1")
+        lab.veth("h1", "eth0", "app", "lan1", offloads=False)
         out, err = holder.communicate("\n", timeout=30)
         assert holder.returncode == 0, err
     finally:
@@ -503,7 +503,7 @@ def test_missing_interface_is_a_clear_error(lab, tmp_path):
     before, leaves no XDP program behind."""
     for short in ("app", "h1"):
         lab.add_ns(short)
-    lab.veth("h1", "eth0", "app", "lan1")
+    lab.veth("h1", "eth0", "app", "lan1", offloads=False)
     cfg = tmp_path / "x.yaml"
     cfg.write_text(f"version: 1\ncontrol_socket: {tmp_path}/s.sock\n"
                    "ports:\n  p1: {driver: af_xdp, interface: lan1}\n  p2: {driver: af_xdp, interface: vsnosuch0}\n")
@@ -516,7 +516,7 @@ def test_missing_interface_is_a_clear_error(lab, tmp_path):
 def test_a_killed_appliance_leaves_no_xdp_program(lab, appliance):
     """The program is attached through a link owned by the process: SIGKILL
     (no clean-up code runs) detaches it too."""
-    two_hosts(lab)
+    two_hosts(lab, offloads=False)
     app = appliance("""\
         version: 1
         workers: 1
@@ -558,8 +558,8 @@ def test_interface_in_use_is_a_clear_error(lab, appliance, tmp_path):
         pytest.skip("clang (Makefile DEB_PACKAGES) is missing: no way to build the other XDP program")
     for short in ("app", "h1", "h2"):
         lab.add_ns(short)
-    lab.veth("h1", "eth0", "app", "lan1")
-    lab.veth("h2", "eth0", "app", "lan2")
+    lab.veth("h1", "eth0", "app", "lan1", offloads=False)
+    lab.veth("h2", "eth0", "app", "lan2", offloads=False)
     (tmp_path / "pass.c").write_text(PASS_PROGRAM)
     netns.run("clang", "-O2", "-target", "bpf", "-c", str(tmp_path / "pass.c"), "-o", str(tmp_path / "pass.o"))
     lab.exec("app", "ip", "link", "set", "dev", "lan1", "xdpdrv", "obj", str(tmp_path / "pass.o"), "sec", "xdp")

@@ -115,12 +115,12 @@ def ping(lab, host, address, count=3):
     return r.stdout
 
 
-def two_hosts(lab):
+def two_hosts(lab, offloads=True):
     """h1 and h2, each with eth0 joined to lan1 / lan2 in the appliance namespace."""
     for short in ("app", "h1", "h2"):
         lab.add_ns(short)
-    lab.veth("h1", "eth0", "app", "lan1")
-    lab.veth("h2", "eth0", "app", "lan2")
+    lab.veth("h1", "eth0", "app", "lan1", offloads=offloads)
+    lab.veth("h2", "eth0", "app", "lan2", offloads=offloads)
 
 
 def test_af_packet_bridge(lab, appliance):
