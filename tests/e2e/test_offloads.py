@@ -27,7 +27,7 @@ IPERF_SECONDS = "2"
 MIN_TCP_BYTES = 2 * 1000 * 1000
 MAX_UDP_LOSS_PERCENT = 5           # the 2-core test machine drops a little under load; broken checksums lose all
 # 20 Mbit/s with 4 MB socket buffers: a receiver descheduled for a while on the busy machine catches up
-UDP = ("-u", "-b", "20M", "-w", "4M")
+IPERF_UDP = ("-u", "-b", "20M", "-w", "4M")
 
 # Drops that would mean a super-frame or a partial checksum was mishandled.
 OFFLOAD_DROPS = ("giant", "rx_truncated", "gso_unsupported", "offload_malformed")
@@ -142,7 +142,7 @@ def test_tcp_and_udp_across_the_router(lab, appliance):
     app = appliance(ROUTER)
     ping(lab, "h1", "10.2.0.2")
     tcp_ok(app, iperf3(lab, "h2", "h1", "10.2.0.2"))
-    udp_ok(app, iperf3(lab, "h2", "h1", "10.2.0.2", *UDP))
+    udp_ok(app, iperf3(lab, "h2", "h1", "10.2.0.2", *IPERF_UDP))
     ports = {p["name"]: p for p in app.show("ports")}
     # the kernel counts each super-frame once on lan1; the appliance counts the segments it cut
     super_frames = kernel_rx_packets(lab, "app", "lan1")
@@ -182,7 +182,7 @@ def test_tcp_ipv4_ipv6_and_udp_across_the_bridge(lab, appliance):
     ping(lab, "h1", "10.0.0.2")
     tcp_ok(app, iperf3(lab, "h2", "h1", "10.0.0.2"))
     tcp_ok(app, iperf3(lab, "h2", "h1", "fd00::2"))                      # GSO_TCPV6 super-frames
-    udp_ok(app, iperf3(lab, "h2", "h1", "10.0.0.2", *UDP))
+    udp_ok(app, iperf3(lab, "h2", "h1", "10.0.0.2", *IPERF_UDP))
     for port in app.show("ports"):
         no_offload_drops(port)
     app.stop()
@@ -212,7 +212,7 @@ def test_tcp_through_a_tap_port(lab, appliance):
     ping(lab, "h1", "10.3.0.2")
     tcp_ok(app, iperf3(lab, "h3", "h1", "10.3.0.2"))          # h1 -> tap
     tcp_ok(app, iperf3(lab, "h3", "h1", "10.3.0.2", "-R"))    # tap -> h1
-    udp_ok(app, iperf3(lab, "h3", "h1", "10.3.0.2", *UDP))
+    udp_ok(app, iperf3(lab, "h3", "h1", "10.3.0.2", *IPERF_UDP))
     for port in app.show("ports"):
         no_offload_drops(port)
     app.stop()
