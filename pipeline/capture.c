@@ -30,36 +30,49 @@ static void copy_frame(struct vs_capture_slot *slot, uint64_t ts_ns, struct vs_p
     memcpy(slot->data, vs_pkt_bytes(p), slot->cap_len);
 }
 
-/* Copies as many of pkts as the ring has room for, unpublished; how many. */
-static uint16_t copy_burst(struct vs_worker *w, struct vs_capture_ring *r, struct vs_pkt **pkts, uint16_t n) {
-    uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint32_t room = VS_CAPTURE_RING - (h - atomic_load_explicit(&r->tail, memory_order_acquire));
-    uint16_t k = n < room ? n : (uint16_t)room;
+/* Of n frames crossing now, how many the capture wants: all, until a ring
+ * has max_frames (the file cannot need more from one worker; frames after
+ * the last one written are not "dropped"). */
+static uint16_t wanted(const struct vs_capture *cap, uint64_t head, uint16_t n) {
+    if (!cap->max_frames) return n;
+    uint64_t left = cap->max_frames > head ? cap->max_frames - head : 0;
+    return left < n ? (uint16_t)left : n;
+}
+
+/* Copies what the capture wants of pkts and the ring has room for,
+ * unpublished; how many. */
+static uint16_t copy_burst(struct vs_worker *w, struct vs_capture *cap, struct vs_pkt **pkts, uint16_t n) {
+    struct vs_capture_ring *r = &cap->rings[w->id];
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t room = VS_CAPTURE_RING - (h - atomic_load_explicit(&r->tail, memory_order_acquire));
+    uint16_t want = wanted(cap, h, n);
+    uint16_t k = want < room ? want : (uint16_t)room;
     for (uint16_t i = 0; i < k; i++) copy_frame(&r->slots[(h + i) & RING_MASK], w->now_ns, pkts[i]);
     return k;
 }
 
-/* Publishes the first `keep` copies; `missed` frames crossed without one. */
-static void publish(struct vs_capture_ring *r, uint16_t keep, uint64_t missed) {
-    uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+/* The first `crossed` frames crossed the port and `copied` of them have
+ * copies: publish those, count the ones wanted without one. */
+static void publish(struct vs_worker *w, struct vs_capture *cap, uint16_t copied, uint16_t crossed) {
+    struct vs_capture_ring *r = &cap->rings[w->id];
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint16_t want = wanted(cap, h, crossed);
+    uint16_t keep = copied < want ? copied : want;
     atomic_store_explicit(&r->head, h + keep, memory_order_release);
-    if (missed) atomic_fetch_add_explicit(&r->dropped, missed, memory_order_relaxed);
+    if (want > keep) atomic_fetch_add_explicit(&r->dropped, want - keep, memory_order_relaxed);
 }
 
 void vs_capture_rx(struct vs_worker *w, struct vs_capture *cap, struct vs_pkt **pkts, uint16_t n) {
-    struct vs_capture_ring *r = &cap->rings[w->id];
-    uint16_t k = copy_burst(w, r, pkts, n);
-    publish(r, k, n - k);
+    publish(w, cap, copy_burst(w, cap, pkts, n), n);
 }
 
 uint16_t vs_capture_tx_copy(struct vs_worker *w, struct vs_capture *cap, struct vs_pkt **pkts, uint16_t n) {
-    return copy_burst(w, &cap->rings[w->id], pkts, n);
+    return copy_burst(w, cap, pkts, n);
 }
 
 /* The driver took the first `sent`: those are the frames that crossed. */
 void vs_capture_tx_commit(struct vs_worker *w, struct vs_capture *cap, uint16_t copied, uint16_t sent) {
-    uint16_t keep = sent < copied ? sent : copied;
-    publish(&cap->rings[w->id], keep, sent - keep);
+    publish(w, cap, copied, sent);
 }
 
 /* ---- control plane ------------------------------------------------------------ */
@@ -140,7 +153,7 @@ static int oldest_ring(struct vs_capture *cap) {
     uint64_t best_ts = 0;
     for (int i = 0; i < cap->n_rings; i++) {
         struct vs_capture_ring *r = &cap->rings[i];
-        uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
         if (t == atomic_load_explicit(&r->head, memory_order_acquire)) continue;
         uint64_t ts = r->slots[t & RING_MASK].ts_ns;
         if (best < 0 || ts < best_ts) best = i, best_ts = ts;
@@ -155,7 +168,7 @@ int vs_capture_drain(struct vs_dp *dp, int port) {
     int r;
     while ((!cap->max_frames || cap->written < cap->max_frames) && (r = oldest_ring(cap)) >= 0) {
         struct vs_capture_ring *ring = &cap->rings[r];
-        uint32_t t = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+        uint64_t t = atomic_load_explicit(&ring->tail, memory_order_relaxed);
         struct vs_capture_slot *s = &ring->slots[t & RING_MASK];
         uint64_t ts = s->ts_ns + (uint64_t)cap->wall_offset_ns;
         uint32_t rec[4] = {(uint32_t)(ts / 1000000000ull), (uint32_t)(ts % 1000000000ull), s->cap_len, s->len};

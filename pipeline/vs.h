@@ -251,10 +251,10 @@ struct vs_capture_slot {
 /* One per (worker, port): the worker produces, the control plane drains;
  * full, the worker counts and goes on. */
 struct vs_capture_ring {
-    _Atomic uint32_t head;
-    uint8_t pad0[60];
-    _Atomic uint32_t tail;
-    uint8_t pad1[60];
+    _Atomic uint64_t head;    /* frames published since the start: never wraps */
+    uint8_t pad0[56];
+    _Atomic uint64_t tail;
+    uint8_t pad1[56];
     _Atomic uint64_t dropped;
     struct vs_capture_slot slots[VS_CAPTURE_RING];
 };
