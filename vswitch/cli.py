@@ -163,6 +163,7 @@ def cmd_trace(args):
 
     try:
         control.request(args.socket, "trace", count=args.count)
+        print(f"tracing the next {args.count} packets (at most {args.timeout:g} s; Ctrl-C stops)", file=sys.stderr)
         deadline = time.monotonic() + args.timeout
         try:
             while time.monotonic() < deadline:

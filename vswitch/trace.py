@@ -11,7 +11,7 @@ import time
 from vswitch.control import ControlError
 from vswitch.packets import ETH_P_ARP, ETH_P_IP, mac_text
 from vswitch.pipeline import DROP_REASONS, PUNT_REASONS, ffi, lib
-from vswitch.routing import ip_text, mask
+from vswitch.routing import BLACKHOLE, BROADCAST, CONNECTED, HOST, LOCAL, STATIC, ip_text, mask
 
 MAX_COUNT = 10000          # packets one trace may ask for
 POLL_BATCH = 64            # records copied out of the core per call
@@ -24,6 +24,8 @@ LEARN = {lib.VS_LEARN_NEW: "new", lib.VS_LEARN_REFRESHED: "known", lib.VS_LEARN_
          lib.VS_LEARN_GROUP_SOURCE: "not learned: multicast source"}
 L3_WHY = {lib.VS_TR_L3_ROUTER_MAC: "to the router MAC of {}", lib.VS_TR_L3_BROADCAST: "broadcast on router interface {}",
           lib.VS_TR_L3_ARP_COPY: "broadcast ARP: a copy for the router interface of {}"}
+ROUTE_KINDS = {CONNECTED: "connected", STATIC: "static", BLACKHOLE: "blackhole", LOCAL: "our address",
+               BROADCAST: "subnet broadcast", HOST: "neighbour"}
 IP_PROTOCOLS = {1: "ICMP", 6: "TCP", 17: "UDP"}
 NO_IFACE = lib.VS_TR_NONE
 
@@ -168,7 +170,7 @@ class Tracer:
             if not c:
                 return {"kind": "fib", "text": f"fib: {ip_text(b)} matches no route"}
             prefix, entry = self._route(b)
-            how = entry.kind + (f" via {ip_text(entry.via)}" if entry and entry.via is not None else "") \
+            how = ROUTE_KINDS.get(entry.kind, entry.kind) + (f" via {ip_text(entry.via)}" if entry.via else "") \
                 if entry else "route since changed"
             return {"kind": "fib", "text": f"fib: {ip_text(b)} matched {prefix} ({how}), "
                                            f"adjacency {c} {ADJ_TYPES.get(a, a)}"}
