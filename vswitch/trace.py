@@ -143,9 +143,9 @@ class Tracer:
         if kind == lib.VS_TR_RX:
             return {"kind": "rx", "text": f"rx {iface(a)} queue {b} len {c}"}
         if kind == lib.VS_TR_CLASSIFY:
-            ifc = self.app.cfg
+            cfg = self.app.cfg
             name = iface(a)
-            bridge = ifc.bridge_of(name) if name in ifc.ports or name in ifc.vlans else None
+            bridge = cfg.bridge_of(name) if name in cfg.ports or name in cfg.vlans else None
             role = (f"member of bridge {bridge.name}" if bridge else
                     "router interface" if a in self.app.l3 else "neither bridged nor routed")
             tag = f", vlan {b} tag popped" if b else (", priority tag popped" if c else "")
@@ -169,11 +169,12 @@ class Tracer:
         if kind == lib.VS_TR_FIB:
             if not c:
                 return {"kind": "fib", "text": f"fib: {ip_text(b)} matches no route"}
+            adjacency = f"adjacency {c} {ADJ_TYPES.get(a, a)}"
             prefix, entry = self._route(b)
-            how = ROUTE_KINDS.get(entry.kind, entry.kind) + (f" via {ip_text(entry.via)}" if entry.via else "") \
-                if entry else "route since changed"
-            return {"kind": "fib", "text": f"fib: {ip_text(b)} matched {prefix} ({how}), "
-                                           f"adjacency {c} {ADJ_TYPES.get(a, a)}"}
+            if entry is None:  # withdrawn since the packet went by
+                return {"kind": "fib", "text": f"fib: {ip_text(b)} matched a route since removed, {adjacency}"}
+            how = ROUTE_KINDS.get(entry.kind, entry.kind) + (f" via {ip_text(entry.via)}" if entry.via else "")
+            return {"kind": "fib", "text": f"fib: {ip_text(b)} matched {prefix} ({how}), {adjacency}"}
         if kind == lib.VS_TR_ADJ:
             return {"kind": "adjacency", "text": self._adjacency(c, iface(a), b, mac)}
         if kind == lib.VS_TR_REWRITE:
