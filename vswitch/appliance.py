@@ -40,7 +40,7 @@ RELOAD_LINES_PRINTED = 50           # on the appliance's stderr; the client gets
 # `vswitch capture` and `vswitch trace`: control requests -> handlers
 OBSERVE_COMMANDS = {
     "capture": lambda app, req: app.captures.start(req["port"], req.get("count", 0), req["file"]),
-    "capture_status": lambda app, req: app.captures.status(req["port"]),
+    "capture_status": lambda app, req: app.captures.status(req["port"]) if "port" in req else app.captures.all(),
     "capture_stop": lambda app, req: app.captures.stop(req["port"]),
     "trace": lambda app, req: app.tracer.arm(req.get("count", 1)),
     "trace_status": lambda app, req: app.tracer.status(),

@@ -51,6 +51,11 @@ class Captures:
             return self.finished[port]
         raise ControlError(f"no capture on {port!r}")
 
+    def all(self):
+        """Every capture, running or finished, without renewing leases (for a watcher such as the TUI)."""
+        return [self._read(port) for port in self.running] + \
+            [status for port, status in self.finished.items() if port not in self.running]
+
     def stop(self, port):
         if port not in self.running:
             return self.status(port)

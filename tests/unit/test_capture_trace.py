@@ -5,6 +5,7 @@ with frames a test puts on the wire, is tests/e2e/test_capture_trace.py)."""
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap, wrpcap
+
+from vswitch import control
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VSWITCH = [sys.executable, "-m", "vswitch"]
@@ -39,6 +42,13 @@ def inputs():
     return [bytes(f) for f in frames]
 
 
+def forwarding(sock):
+    try:
+        return any(p["tx_packets"] for p in control.request(sock, "show", what="ports"))
+    except control.ControlError:
+        return False  # not serving yet
+
+
 @pytest.fixture
 def live(tmp_path):
     wrpcap(str(tmp_path / "src.pcap"), [Ether(f) for f in inputs()])
@@ -47,15 +57,25 @@ def live(tmp_path):
     proc = subprocess.Popen([*VSWITCH, "run", str(tmp_path / "vswitch.yaml"), "--socket", sock], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
-    while not os.path.exists(sock):
+    while not os.path.exists(sock) or not forwarding(sock):
         assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, "control socket never appeared"
+        assert time.monotonic() < deadline, "the appliance never forwarded"
         time.sleep(0.05)
     try:
         yield sock
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def pcap_records(path):
+    """How many records a (big) classic pcap holds, without parsing frames."""
+    data, off, n = path.read_bytes(), 24, 0
+    while off < len(data):
+        off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+        n += 1
+    assert off == len(data), "the last record is whole"
+    return n
 
 
 def vswitch(sock, *args, expect=0):
@@ -100,5 +120,10 @@ def test_bad_requests_say_what_to_do(live, tmp_path):
     assert running.stderr.readline().startswith("capturing on out")
     assert "a capture is already running on out" in vswitch(live, "capture", "out", "-w", str(tmp_path / "b.pcap"),
                                                             expect=1).stderr
+    [status] = control.request(live, "capture_status")
+    assert (status["port"], status["running"]) == ("out", True)
     running.send_signal(signal.SIGINT)
     assert running.wait(timeout=30) == 0
+    [status] = control.request(live, "capture_status")
+    assert (status["running"], status["outcome"]) == (False, "stopped")
+    assert status["written"] == pcap_records(tmp_path / "a.pcap") > 0
