@@ -1,7 +1,7 @@
 """`vswitch capture` and `vswitch trace` on pcap ports, no root needed: a
 running appliance replays a capture forever into a routed port, and what
 the commands report is checked against the input (the namespace version,
-with frames a test puts on the wire, is tests/e2e/test_capture_trace.py)."""
+with frames a test puts on the wire, is tests/e2e/test_capture_trace.py)"""
 import json
 import os
 import signal
