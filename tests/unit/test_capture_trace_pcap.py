@@ -25,6 +25,12 @@ workers: 1
 ports:
   src: {driver: pcap, rx_pcap: src.pcap, loop: true, addresses: [192.0.2.1/24], macaddress: "02:00:00:00:02:01"}
   out: {driver: "null", addresses: [198.51.100.1/24], macaddress: "02:00:00:00:03:01"}
+  lan: {driver: pcap, rx_pcap: lan.pcap, loop: true}
+  trunk: {driver: "null"}
+vlans:
+  trunk.10: {link: trunk, id: 10}
+bridges:
+  br: {interfaces: [lan, trunk.10]}
 routes:
   - {to: 10.9.0.0/16, via: 198.51.100.254}
   - {to: 10.8.0.0/16, type: blackhole}
@@ -52,6 +58,8 @@ def forwarding(sock):
 @pytest.fixture
 def live(tmp_path):
     wrpcap(str(tmp_path / "src.pcap"), [Ether(f) for f in inputs()])
+    wrpcap(str(tmp_path / "lan.pcap"), [Ether(dst="ff:ff:ff:ff:ff:ff", src="02:00:00:00:01:0b") /
+                                        IP(src="10.0.1.11", dst="10.0.1.255") / UDP(dport=7)])
     (tmp_path / "vswitch.yaml").write_text(CONFIG)
     sock = str(tmp_path / "vswitch.sock")
     proc = subprocess.Popen([*VSWITCH, "run", str(tmp_path / "vswitch.yaml"), "--socket", sock], cwd=ROOT,
@@ -109,6 +117,18 @@ def test_trace_of_routed_and_blackholed_packets(live):
     assert by_dst["10.9.1.3"][4].startswith("fib: 10.9.1.3 matched 10.9.0.0/16 (static via 198.51.100.254)")
     assert by_dst["10.8.0.1"][-2].startswith("fib: 10.8.0.1 matched 10.8.0.0/16 (blackhole), adjacency ")
     assert by_dst["10.8.0.1"][-1] == "drop: blackhole"
+
+
+def test_trace_of_a_frame_flooded_into_a_vlan(live):
+    out = json.loads(vswitch(live, "trace", "-c", "40", "--json").stdout)
+    flooded = [[s["text"] for s in p["steps"]] for p in out["packets"] if p["port"] == "lan"]
+    assert flooded, "40 packets reach past a 32-frame burst of src"
+    assert flooded[0][1:] == [
+        "classified: interface lan (member of bridge br)",
+        "mac learn 02:00:00:00:01:0b on lan: " + flooded[0][2].rsplit(": ", 1)[1],
+        "mac lookup ff:ff:ff:ff:ff:ff in br: group address: flood",
+        "flood in br to 1 member",
+        "tx trunk (interface trunk.10, vlan 10 tag pushed)"]
 
 
 def test_bad_requests_say_what_to_do(live, tmp_path):
