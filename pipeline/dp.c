@@ -106,6 +106,9 @@ struct vs_dp *vs_dp_create(uint32_t pool_buffers, uint32_t n_workers, uint32_t m
 void vs_dp_destroy(struct vs_dp *dp) {
     if (!dp) return;
     vs_rcu_reclaim(dp);  /* no worker runs any more: everything retired goes */
+    struct vs_capture_stats last;
+    for (int p = 0; p < dp->n_ports; p++)
+        if (dp->captures[p]) vs_capture_stop(dp, p, &last);
     vs_port_flush_files(dp);
     for (int p = 0; p < dp->n_ports; p++)
         if (dp->ports[p]->close) dp->ports[p]->close(dp->ports[p]);   /* &dp->removed has none */
@@ -439,7 +442,7 @@ int vs_offline_run(struct vs_dp *dp, uint64_t deadline_ns, uint64_t *next_ts) {
         struct vs_pkt *pkt;
         if (next->rx_burst(next, 0, &pkt, 1) == 1) {
             pkt->in_port = next->id;
-            vs_process_burst(w, &pkt, 1);
+            vs_process_burst(w, next, 0, &pkt, 1);
         }
     }
 }
@@ -540,7 +543,7 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
             uint16_t n = port->rx_burst(port, (uint16_t)rxq, pkts, VS_BURST);
             if (!n) continue;
             for (uint16_t k = 0; k < n; k++) pkts[k]->in_port = port->id;
-            vs_process_burst(w, pkts, n);
+            vs_process_burst(w, port, w->rxq[i].queue, pkts, n);
             got += n;
             w->wstats.bursts++;
         }

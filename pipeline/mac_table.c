@@ -166,39 +166,45 @@ static void sweep_locked(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns
     if (br->n_used - br->n_learned > (t->mask + 1) / 4) rebuild(dp, br, now_ns);
 }
 
-void vs_mac_learn(struct vs_dp *dp, struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns,
-                  uint64_t refresh_ns) {
+int vs_mac_learn(struct vs_dp *dp, struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns,
+                 uint64_t refresh_ns) {
     uint64_t key = mac_key(mac);
     struct vs_mac_entry *e = find_slot(current(br), key);
     if (VS_LIKELY(e != NULL)) {
-        if (e->is_static) return;
+        if (e->is_static) return VS_LEARN_STATIC;
         uint64_t seen = atomic_load_explicit(&e->last_seen_ns, RELAXED);
         bool live = br->aging_ns == 0 || mac_age(now_ns, seen) <= br->aging_ns;
+        int outcome = VS_LEARN_REFRESHED;
         if (!live) {
             atomic_fetch_add_explicit(&br->stats.aged, 1, RELAXED);
             atomic_fetch_add_explicit(&br->stats.learned, 1, RELAXED);
+            outcome = VS_LEARN_NEW;
         } else if (atomic_load_explicit(&e->iface, RELAXED) != iface) {
             atomic_fetch_add_explicit(&br->stats.moved, 1, RELAXED);
+            outcome = VS_LEARN_MOVED;
         } else if (mac_age(now_ns, seen) < refresh_ns) {
-            return;  /* fresh enough: spare the cache line other workers read */
+            return VS_LEARN_REFRESHED;  /* fresh enough: spare the cache line other workers read */
         }
         atomic_store_explicit(&e->iface, iface, RELAXED);
         atomic_store_explicit(&e->last_seen_ns, now_ns, RELAXED);
-        return;
+        return outcome;
     }
     lock(br);
     if (find_slot(current(br), key)) {  /* another worker added it meanwhile */
         unlock(br);
-        return;
+        return VS_LEARN_REFRESHED;
     }
     if (br->n_learned >= br->mac_limit) sweep_locked(dp, br, now_ns);  /* expired entries do not count */
+    int outcome = VS_LEARN_NEW;
     if (br->n_learned >= br->mac_limit) {
         atomic_fetch_add_explicit(&br->stats.limit_refused, 1, RELAXED);
+        outcome = VS_LEARN_LIMIT;
     } else {
         insert_locked(dp, br, key, iface, now_ns, 0);
         atomic_fetch_add_explicit(&br->stats.learned, 1, RELAXED);
     }
     unlock(br);
+    return outcome;
 }
 
 void vs_mac_sweep(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns) {

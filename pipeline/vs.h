@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vs_api.h"
@@ -94,6 +95,9 @@ struct vs_port {
     void (*close)(struct vs_port *port);
     void *priv;
     struct vs_pool *pool;
+    /* set while `vswitch capture` runs on this port: workers load it once
+     * per burst and per tx flush (capture.c) */
+    _Atomic(struct vs_capture *) capture;
     uint64_t load_drops[VS_DROP_MAX];     /* counted by the driver while loading (pcap) */
     int16_t vlan_iface[4096]; /* VID -> iface id, -1 where no vlans: entry */
 };
@@ -241,6 +245,42 @@ static inline bool vs_ring_empty(struct vs_ring *r) {
            atomic_load_explicit(&r->tail, memory_order_acquire);
 }
 
+/* ---- capture and trace (capture.c, trace.c) ------------------------------ */
+struct vs_capture_slot {
+    uint64_t ts_ns;           /* the worker's clock */
+    uint16_t len, cap_len;
+    uint8_t data[VS_CAPTURE_SNAP];
+};
+
+/* One per (worker, port): the worker produces, the control plane drains;
+ * full, the worker counts and goes on. */
+struct vs_capture_ring {
+    _Atomic uint64_t head;    /* frames published since the start: never wraps */
+    uint8_t pad0[56];
+    _Atomic uint64_t tail;
+    uint8_t pad1[56];
+    _Atomic uint64_t dropped;
+    struct vs_capture_slot slots[VS_CAPTURE_RING];
+};
+
+struct vs_capture {
+    FILE *file;               /* control plane only, from here to `rings` */
+    uint64_t max_frames, written, dropped;
+    int64_t wall_offset_ns;   /* added to worker clocks: pcap wants wall-clock time */
+    bool running;
+    uint16_t n_rings;
+    struct vs_capture_ring rings[];  /* one per worker */
+};
+
+struct vs_trace_ring {
+    _Atomic uint32_t head;    /* the worker */
+    uint8_t pad0[60];
+    _Atomic uint32_t tail;    /* the control plane */
+    uint8_t pad1[60];
+    _Atomic uint64_t lost;    /* packets not traced: ring full */
+    struct vs_trace_rec recs[VS_TRACE_RING];
+};
+
 /* ---- workers ------------------------------------------------------------ */
 struct vs_policer {
     uint64_t rate;            /* tokens per second */
@@ -273,6 +313,8 @@ struct vs_worker {
     uint64_t mac_refresh_ns;      /* rewrite a MAC's last-seen time at most this often */
     struct vs_pool_cache cache;
     uint64_t now_ns;
+    struct vs_trace_rec *trace_cur;   /* the packet being traced, while its tx is flushed */
+    struct vs_trace_ring trace;
 };
 
 struct vs_dp {
@@ -297,6 +339,10 @@ struct vs_dp {
     pthread_mutex_t retire_lock;
     _Atomic(struct vs_retired *) retired;   /* RCU: memory waiting for a grace period */
     atomic_bool stop;
+    /* received packets still to trace, claimed by workers a burst at a time;
+     * 0 (the usual) costs one load and one branch per burst */
+    _Atomic uint32_t trace_budget;
+    struct vs_capture *captures[VS_MAX_PORTS];  /* control plane's handle; port->capture is what workers see */
 };
 
 /* ---- RCU (rcu.c) ---------------------------------------------------------- */
@@ -324,14 +370,24 @@ int vs_bridge_table_init(struct vs_bridge *br);
 void vs_bridge_table_fini(struct vs_bridge *br);
 /* The member a MAC is behind, or -1; lock-free. */
 int vs_mac_find(struct vs_bridge *br, const uint8_t *mac, uint64_t now_ns);
-void vs_mac_learn(struct vs_dp *dp, struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns,
-                  uint64_t refresh_ns);
+/* Returns what happened, VS_LEARN_* (for the trace). */
+int vs_mac_learn(struct vs_dp *dp, struct vs_bridge *br, const uint8_t *mac, uint16_t iface, uint64_t now_ns,
+                 uint64_t refresh_ns);
 void vs_mac_sweep(struct vs_dp *dp, struct vs_bridge *br, uint64_t now_ns);
 
-/* pipeline.c */
-void vs_process_burst(struct vs_worker *w, struct vs_pkt **pkts, uint16_t n);
+/* pipeline.c: a burst received on (port, queue); every pkt's in_port is set */
+void vs_process_burst(struct vs_worker *w, struct vs_port *port, uint16_t queue, struct vs_pkt **pkts, uint16_t n);
 void vs_process_inject(struct vs_worker *w, struct vs_pkt *pkt);
 void vs_tx_flush_all(struct vs_worker *w);
+
+/* capture.c, trace.c: the worker's side */
+void vs_capture_rx(struct vs_worker *w, struct vs_capture *cap, struct vs_pkt **pkts, uint16_t n);
+uint16_t vs_capture_tx_copy(struct vs_worker *w, struct vs_capture *cap, struct vs_pkt **pkts, uint16_t n);
+void vs_capture_tx_commit(struct vs_worker *w, struct vs_capture *cap, uint16_t copied, uint16_t sent);
+struct vs_trace_rec *vs_trace_begin(struct vs_worker *w, uint16_t queue, struct vs_pkt *p);
+void vs_trace_commit(struct vs_worker *w);
+void vs_trace_step(struct vs_trace_rec *tr, uint16_t kind, uint16_t a, uint32_t b, uint32_t c, uint16_t d,
+                   const uint8_t *mac);
 
 /* drivers */
 int vs_port_register(struct vs_dp *dp, struct vs_port *port);

@@ -50,6 +50,41 @@
 #define VS_OFFLINE_PUNT 1   /* the control plane has punted packets to read */
 #define VS_OFFLINE_TIMER 2  /* the next frame is at or past the deadline */
 
+/* Trace (`vswitch trace`): the next N received packets' path, one step per
+ * decision.  Step kinds and what their fields carry (a, b, c, mac): */
+#define VS_TRACE_MAX_STEPS 32  /* steps kept per packet; more are counted in lost_steps */
+#define VS_TRACE_SNAP 96       /* bytes of the frame as received, for the summary line */
+#define VS_TRACE_RING 256      /* records per worker, waiting for the control plane */
+#define VS_TR_RX 0             /* a port, b queue, c length */
+#define VS_TR_CLASSIFY 1       /* a iface, b VID of the tag (0: untagged), c 1 if it arrived tagged */
+#define VS_TR_LEARN 2          /* a iface, b VS_LEARN_*, mac the source */
+#define VS_TR_L2_LOOKUP 3      /* a bridge iface, b member iface or VS_TR_NONE (miss), c 1 if group, mac */
+#define VS_TR_FLOOD 4          /* a bridge iface, b members it goes to */
+#define VS_TR_L3 5             /* a router iface, b VS_TR_L3_* (why it is routed) */
+#define VS_TR_IPV4 6           /* a TTL, b source, c destination, d total length: header checks passed */
+#define VS_TR_FIB 7            /* a adjacency type, b destination, c adjacency id (0: no route) */
+#define VS_TR_ADJ 8            /* a iface, b next hop, c adjacency type, mac destination MAC */
+#define VS_TR_REWRITE 9        /* a old TTL, b new TTL, c iface (source MAC), mac destination MAC */
+#define VS_TR_TX 10            /* a port, b iface, c VID of the tag pushed (0: none) */
+#define VS_TR_PUNT 11          /* a VS_PUNT_*, b iface, c next hop (arp_pending) */
+#define VS_TR_REPORT 12        /* a VS_PUNT_* (which ICMP error), b 0 handed over, else the VS_DROP_* that kept it */
+#define VS_TR_DROP 13          /* a VS_DROP_*, b iface of the flood copy it was, VS_TR_NONE: the packet itself */
+#define VS_TR_NONE 65535
+#define VS_TR_L3_ROUTER_MAC 0  /* to the interface's router MAC */
+#define VS_TR_L3_BROADCAST 1   /* broadcast on a routed interface */
+#define VS_TR_L3_ARP_COPY 2    /* broadcast ARP in a bridge: the router's copy */
+/* MAC learning outcomes (vs_mac_learn) */
+#define VS_LEARN_NEW 0
+#define VS_LEARN_REFRESHED 1
+#define VS_LEARN_MOVED 2
+#define VS_LEARN_STATIC 3      /* a static entry: left as it is */
+#define VS_LEARN_LIMIT 4       /* mac_limit reached: not learned */
+#define VS_LEARN_GROUP_SOURCE 5 /* multicast source: never learned */
+
+/* Capture (`vswitch capture`): copies of what a port receives and sends. */
+#define VS_CAPTURE_RING 1024   /* frames per (worker, port), waiting for the control plane */
+#define VS_CAPTURE_SNAP 2048   /* longer than any frame a buffer holds: nothing is cut */
+
 struct vs_dp;
 
 #ifndef VS_PKT_PRIVATE
@@ -92,6 +127,31 @@ struct vs_worker_stats {
     uint64_t idle_polls;   /* polls that returned nothing */
     uint64_t busy_cycles;  /* TSC cycles spent on polls that returned packets */
     uint64_t cycles;       /* TSC cycles since the worker started */
+};
+
+struct vs_trace_step {
+    uint16_t kind;          /* VS_TR_* */
+    uint16_t a;
+    uint16_t d;
+    uint8_t mac[6];
+    uint32_t b, c;
+};
+
+struct vs_trace_rec {
+    uint64_t ts_ns;         /* the worker's clock (monotonic live, the pcap clock offline) */
+    uint16_t worker, port, queue, len;
+    uint16_t snap_len;      /* bytes of frame[] used */
+    uint16_t n_steps;
+    uint16_t lost_steps;    /* steps past VS_TRACE_MAX_STEPS */
+    uint8_t frame[VS_TRACE_SNAP];
+    struct vs_trace_step steps[VS_TRACE_MAX_STEPS];
+};
+
+struct vs_capture_stats {
+    uint64_t written;       /* frames in the file */
+    uint64_t dropped;       /* frames the rings had no room for */
+    uint64_t max_frames;    /* 0: no limit */
+    int running;            /* 0 once stopped or max_frames written */
 };
 
 struct vs_bridge_stats {
@@ -184,6 +244,24 @@ int vs_inject(struct vs_dp *dp, int mode, int iface, uint16_t in_port, const uin
               uint64_t ts_ns, int vlan_pcp);
 void vs_slow_drop(struct vs_dp *dp, uint16_t port, int reason);
 void vs_punt_stats_get(struct vs_dp *dp, struct vs_punt_stats *out);
+
+/* Trace: arm the next n received packets (across workers); 0 disarms.
+ * Records wait in per-worker rings; a packet whose worker's ring is full is
+ * not traced and counted (vs_trace_lost). */
+void vs_trace_arm(struct vs_dp *dp, uint32_t n);
+uint32_t vs_trace_pending(struct vs_dp *dp);
+int vs_trace_poll(struct vs_dp *dp, struct vs_trace_rec *out, int max);
+uint64_t vs_trace_lost(struct vs_dp *dp);
+
+/* Capture: one per port at a time, into a classic pcap (ns) at path.
+ * vs_capture_drain writes what the workers copied (control plane only);
+ * at max_frames (0: no limit) it stops copying and closes the file.
+ * vs_capture_stop ends it (a grace period, the last frames written) and
+ * gives its final counts.  Each 0, or -1 with vs_last_error() set. */
+int vs_capture_start(struct vs_dp *dp, int port, const char *path, uint64_t max_frames);
+int vs_capture_drain(struct vs_dp *dp, int port);
+void vs_capture_stats_get(struct vs_dp *dp, int port, struct vs_capture_stats *out);
+int vs_capture_stop(struct vs_dp *dp, int port, struct vs_capture_stats *out);
 
 /* Running. */
 int vs_offline_run(struct vs_dp *dp, uint64_t deadline_ns, uint64_t *next_ts);

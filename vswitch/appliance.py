@@ -15,10 +15,12 @@ import time
 
 from vswitch import config as config_mod
 from vswitch import admin, control, packets, state
+from vswitch.capture import Captures
 from vswitch import reload as reload_mod
 from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
 from vswitch.routing import AdjacencyTable, RouteTable, int_ip, mask
 from vswitch.slowpath import NS, SlowPath, L3Interface
+from vswitch.trace import Tracer
 
 AVAILABLE_DRIVERS = ("pcap", "null", "af_packet", "af_xdp", "tap")
 OFFLINE_DRIVERS = ("pcap", "null")
@@ -33,6 +35,17 @@ LIVE_POLL_SLEEP_S = 0.001
 WORKER_SAMPLE_S = 1.0               # busy % and rates cover the last second
 EVENTS_KEPT = 1000
 RELOAD_LINES_PRINTED = 50           # on the appliance's stderr; the client gets every line
+
+
+# `vswitch capture` and `vswitch trace`: control requests -> handlers
+OBSERVE_COMMANDS = {
+    "capture": lambda app, req: app.captures.start(req["port"], req.get("count", 0), req["file"]),
+    "capture_status": lambda app, req: app.captures.status(req["port"]) if "port" in req else app.captures.all(),
+    "capture_stop": lambda app, req: app.captures.stop(req["port"]),
+    "trace": lambda app, req: app.tracer.arm(req.get("count", 1)),
+    "trace_status": lambda app, req: app.tracer.status(),
+    "trace_stop": lambda app, req: app.tracer.stop(),
+}
 
 
 class RunError(Exception):
@@ -87,6 +100,8 @@ class Appliance:
         except Exception:
             self.close()
             raise
+        self.captures = Captures(self)
+        self.tracer = Tracer(self)
 
     def log(self, message, kind="info"):
         """An event: printed, and kept for `vswitch show events`."""
@@ -264,6 +279,8 @@ class Appliance:
             while not stop.is_set():
                 handled = self.slow.poll()
                 self.slow.timers.run_due(lib.vs_dp_clock(self.dp))
+                self.captures.poll()
+                self.tracer.poll()
                 now = time.monotonic()
                 if now >= next_sample:
                     self._sample_workers(now)
@@ -282,6 +299,7 @@ class Appliance:
             for t in threads:
                 if t.is_alive():
                     t.join()
+            self.captures.stop_all()
             server.close()
             check(lib.vs_port_flush_files(self.dp))
 
@@ -326,6 +344,8 @@ class Appliance:
             raise control.ControlError(f"{cmd}: {err}") from None
         if cmd == "reload":
             return self.reload()
+        if cmd in OBSERVE_COMMANDS:
+            return OBSERVE_COMMANDS[cmd](self, req)
         raise control.ControlError(f"unknown command {req['cmd']!r}")
 
     def port_problems(self, cfg, names):

@@ -1,12 +1,17 @@
 """The `vswitch` command line (SPEC.md "Commands")."""
 import argparse
 import json
+import os
 import sys
 import time
 
 from vswitch import config, control
 
 DEFAULT_SOCKET = "/run/vswitch/vswitch.sock"
+CAPTURE_POLL_S = 0.2    # also renews the capture's lease (vswitch/capture.py LEASE_S)
+TRACE_POLL_S = 0.1
+TRACE_DEFAULT_COUNT = 10
+TRACE_DEFAULT_TIMEOUT_S = 10.0
 SHOW_TARGETS = ("ports", "macs", "routes", "neighbors", "workers", "config", "events")
 # Columns of the human tables: (heading, key)
 SHOW_COLUMNS = {
@@ -130,6 +135,59 @@ def cmd_reload(args):
     return _control(args, "reload")
 
 
+def cmd_capture(args):
+    path = os.path.abspath(args.write)   # the appliance does not share our working directory
+    try:
+        status = control.request(args.socket, "capture", port=args.port, count=args.count, file=path)
+        print(f"capturing on {args.port} into {path}" + (f" until {args.count} frames" if args.count else "") +
+              "; Ctrl-C stops", file=sys.stderr)
+        try:
+            while status["running"]:
+                time.sleep(CAPTURE_POLL_S)
+                status = control.request(args.socket, "capture_status", port=args.port)
+        except KeyboardInterrupt:
+            status = control.request(args.socket, "capture_stop", port=args.port)
+    except control.ControlError as err:
+        print(f"vswitch: {err}", file=sys.stderr)
+        return 1
+    print(f"{status['written']} frames written to {status['file']}, "
+          f"{status['dropped']} dropped (capture ring full)")
+    if (status.get("outcome") or "").startswith("failed"):
+        print(f"vswitch: capture {status['outcome']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_trace(args):
+    from vswitch.trace import render_text
+
+    try:
+        control.request(args.socket, "trace", count=args.count)
+        print(f"tracing the next {args.count} packets (at most {args.timeout:g} s; Ctrl-C stops)", file=sys.stderr)
+        deadline = time.monotonic() + args.timeout
+        try:
+            while time.monotonic() < deadline:
+                status = control.request(args.socket, "trace_status")
+                if len(status["packets"]) + status["lost"] >= args.count:
+                    break
+                time.sleep(TRACE_POLL_S)
+        except KeyboardInterrupt:
+            pass
+        status = control.request(args.socket, "trace_stop")
+    except control.ControlError as err:
+        print(f"vswitch: {err}", file=sys.stderr)
+        return 1
+    got = len(status["packets"])
+    if args.json:
+        print(json.dumps({k: status[k] for k in ("count", "lost", "packets")}, indent=1))
+    else:
+        print(render_text(status), end="")
+    if got < args.count:
+        lost = f", {status['lost']} not recorded (trace buffer full)" if status["lost"] else ""
+        print(f"vswitch: {got} of {args.count} packets traced{lost}", file=sys.stderr)
+    return 0 if got else 1
+
+
 def write_state(appliance, path):
     import json
 
@@ -193,6 +251,28 @@ def build_parser():
                                    "keeps running). SIGHUP to `vswitch run` does the same.")
     add_socket_option(p)
     p.set_defaults(func=cmd_reload)
+
+    p = sub.add_parser("capture", help="copy what a port receives and sends into a pcap file",
+                       description="Copy every frame a port receives (as received) and sends (as sent) into a "
+                                   "pcap file while the appliance runs, until N frames are written or Ctrl-C. "
+                                   "Frames the capture buffer had no room for are counted as dropped.")
+    p.add_argument("port", metavar="PORT")
+    p.add_argument("-c", dest="count", type=int, default=0, metavar="N", help="stop after N frames (default: Ctrl-C)")
+    p.add_argument("-w", dest="write", required=True, metavar="FILE.pcap", help="the pcap file to write")
+    add_socket_option(p)
+    p.set_defaults(func=cmd_capture)
+
+    p = sub.add_parser("trace", help="the next N packets' path through the pipeline, every decision named",
+                       description="Record the path of the next N packets the appliance receives: classification, "
+                                   "MAC learning and lookup, route, next hop, rewrite, where each copy went or "
+                                   "why it was dropped.")
+    p.add_argument("-c", dest="count", type=int, default=TRACE_DEFAULT_COUNT, metavar="N",
+                   help=f"packets to trace (default {TRACE_DEFAULT_COUNT})")
+    p.add_argument("--timeout", type=float, default=TRACE_DEFAULT_TIMEOUT_S, metavar="S",
+                   help=f"stop waiting after S seconds (default {TRACE_DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_socket_option(p)
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("validate", help="check a config file without running it",
                        description="Check a config: exit 0 if valid, else 1 with FILE:LINE:COL: message lines.")

@@ -269,6 +269,8 @@ def port_additions(old, new):
 
 
 def remove_port(app, name):
+    if name in app.captures.running:
+        app.captures.stop(name)
     pid = app.iface_ids[name]
     ifc = app.l3.get(pid)
     if ifc is not None:

@@ -14,6 +14,11 @@
  *    the start of every input, so a finding replays from its input alone.
  *  - A small stand-in control plane answers punts with injected frames,
  *    both modes, so vs_inject and vs_offline_run run on fuzzed content.
+ *  - Inputs of odd length go through the traced copy of the path (a trace
+ *    of one packet armed before the frame), so both copies are fuzzed; the
+ *    trace must name every drop counted, a tx for a forward, a punt for a
+ *    punt.  Every port is captured (into /dev/null): each frame fed and
+ *    each one a port took shows up once, and the copies read only the frame.
  *
  * Egress gap: the core counts "forwarded"/"flooded" before the egress
  * checks in output_l2 (pipeline.c), whose drops (mtu_exceeded,
@@ -53,6 +58,7 @@
 #define FZ_CAPTURE_MAX 512             /* tx frames remembered per step (floods of a few members) */
 #define FZ_CAPTURE_BYTES 64
 #define FZ_ALL_PORTS 0xffffffffu
+#define FZ_CAPTURE_FILE "/dev/null"   /* the capture rings are what is checked, not the file */
 #define FZ_PUSH_ROOM 8                 /* headroom left open before a fed frame: one VLAN tag, in
                                           ASan's 8-byte granules */
 
@@ -202,6 +208,8 @@ static struct {
     const uint8_t *input;
     size_t input_len;
     struct fz_totals totals;
+    struct vs_trace_rec trace;
+    uint64_t captured;                    /* frames the captures have written so far */
 } fz;
 
 /* ---- findings ---------------------------------------------------------------- */
@@ -361,6 +369,61 @@ static void tally_fates(int slot) {
 const char *fz_fate_name(int i) {
     static const char *const first[3] = {"forwarded", "flooded", "punted"};
     return i < 3 ? first[i] : vs_drop_reason_name(i - 3);
+}
+
+/* ---- trace and capture -------------------------------------------------------- */
+
+static bool trace_has(const struct vs_trace_rec *tr, uint16_t kind, int a, bool whole_packet) {
+    for (int i = 0; i < tr->n_steps; i++) {
+        const struct vs_trace_step *st = &tr->steps[i];
+        if (st->kind == kind && (a < 0 || st->a == a) && (!whole_packet || st->b == VS_TR_NONE)) return true;
+    }
+    return false;
+}
+
+/* The traced frame's record against its counters (before/after snaps). */
+static void check_trace(int port, size_t len) {
+    if (vs_trace_poll(fz.dp, &fz.trace, 1) != 1 || vs_trace_pending(fz.dp) != 0)
+        fail("trace: the traced frame left no record");
+    const struct vs_trace_rec *tr = &fz.trace;
+    if (tr->n_steps < 1 || tr->steps[0].kind != VS_TR_RX || tr->steps[0].a != port || tr->steps[0].c != len)
+        fail("trace: the record does not start with the frame's rx");
+    if (tr->lost_steps) return;  /* cut short: what is missing cannot be checked */
+    const struct vs_port_stats *a = &fz.before.slot[port], *b = &fz.after.slot[port];
+    for (int r = 0; r < VS_DROP_MAX; r++)
+        if (b->drops[r] != a->drops[r] && !trace_has(tr, VS_TR_DROP, r, false)) {
+            describe_deltas();
+            fail("trace: drop %s counted but not traced", vs_drop_reason_name(r));
+        }
+    for (int i = 0; i < tr->n_steps; i++) {
+        const struct vs_trace_step *st = &tr->steps[i];
+        if (st->kind == VS_TR_DROP && st->b == VS_TR_NONE && b->drops[st->a] == a->drops[st->a])
+            fail("trace: drop %s traced but not counted", vs_drop_reason_name(st->a));
+    }
+    if (b->forwarded != a->forwarded && !trace_has(tr, VS_TR_TX, -1, false)) fail("trace: forwarded without a tx");
+    if (b->punted != a->punted && !trace_has(tr, VS_TR_PUNT, -1, false)) fail("trace: punted without a punt step");
+}
+
+static uint64_t captured_total(void) {
+    uint64_t n = 0;
+    struct vs_capture_stats st;
+    for (int i = 0; i < FZ_N_PORTS; i++) {
+        if (vs_capture_drain(fz.dp, i)) fail("capture: drain failed: %s", vs_last_error());
+        vs_capture_stats_get(fz.dp, i, &st);
+        if (st.dropped) fail("capture: %llu frames dropped with the rings drained every frame",
+                             (unsigned long long)st.dropped);
+        n += st.written;
+    }
+    return n;
+}
+
+/* The frame fed, as received, and every frame a port took since the last check. */
+static void check_capture(void) {
+    uint64_t now = captured_total(), sent = fz.tx_full ? 0 : fz.n_cap;
+    if (now - fz.captured != 1 + sent)
+        fail("capture: %llu frames captured, want the frame and the %llu sent",
+             (unsigned long long)(now - fz.captured), (unsigned long long)sent);
+    fz.captured = now;
 }
 
 /* ---- a model of classify, for the checks ------------------------------------- */
@@ -569,13 +632,22 @@ static void process(int port, const uint8_t *frame, size_t len, uint8_t flags, b
     fence_frame(p);
     if (flags & FZ_FLAG_PRESSURE) hold_pool();
     fz.tx_full = flags & FZ_FLAG_PRESSURE;
-    if (!check) return vs_process_burst(&fz.dp->workers[0], &p, 1);
+    struct vs_port *in = fz.dp->ports[port];
+    if (!check) {
+        vs_process_burst(&fz.dp->workers[0], in, 0, &p, 1);
+        fz.captured = captured_total();
+        return;
+    }
+    bool traced = fz.input_len & 1;
+    if (traced) vs_trace_arm(fz.dp, 1);
     take_snap(&fz.before);
     fz.n_cap = 0;
-    vs_process_burst(&fz.dp->workers[0], &p, 1);
+    vs_process_burst(&fz.dp->workers[0], in, 0, &p, 1);
     take_snap(&fz.after);
     check_accounting(port, 1, 1, "frame");
     check_tx(port, frame, len);
+    if (traced) check_trace(port, len);
+    check_capture();
 }
 
 static void seed_macs(void) {
@@ -616,6 +688,7 @@ static void feed(int port, const uint8_t *frame, size_t len, uint8_t flags) {
     fz.totals.frames++;
     fz.tx_full = false;
     serve_punts(flags);
+    fz.captured = captured_total();  /* the answers' frames are not the next frame's */
     release_pool();
     check_no_leak("the frame and its punts");
 }
@@ -700,6 +773,11 @@ int fz_setup(int egress_gap) {
         fprintf(stderr, "fuzz harness setup: %s\n", vs_last_error());
         return -1;
     }
+    for (int i = 0; i < FZ_N_PORTS; i++)
+        if (vs_capture_start(fz.dp, i, FZ_CAPTURE_FILE, 0)) {
+            fprintf(stderr, "fuzz harness setup: %s\n", vs_last_error());
+            return -1;
+        }
     fz.now = FZ_CLOCK_START_NS;
     poison_free_buffers();
     return 0;

@@ -12,7 +12,10 @@
  *   - rx_packets grows by exactly one per frame fed;
  *   - no buffer leaks, none is freed twice, none is touched while free;
  *   - an L2 frame leaves only through other members of its bridge;
- *   - what the core punts keeps the promises the control plane relies on.
+ *   - what the core punts keeps the promises the control plane relies on;
+ *   - a traced frame (inputs of odd length) has a record that names every
+ *     drop counted for it; every port's capture holds each frame in and out
+ *     exactly once.
  *
  * Input format, for corpus files and fuzzer inputs alike:
  *   byte 0   bits 0-2: ingress port (FZ_PORT_* below)

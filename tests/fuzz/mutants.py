@@ -19,22 +19,23 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PIPELINE = "pipeline/pipeline.c"
+CAPTURE = "pipeline/capture.c"
 
 # name: (file, anchor, replacement, equivalent?)
 MUTANTS = {
     "use-after-free": (PIPELINE, "    vs_pool_free(&w->dp->pool, p);\n}",
                        "    vs_pool_free(&w->dp->pool, p);\n    (void)*(volatile uint8_t *)vs_pkt_bytes(p);\n}", False),
-    "double-free": (PIPELINE, "return drop(w, p, VS_DROP_RUNT);",
-                    "{ vs_pool_free(&dp->pool, p); return drop(w, p, VS_DROP_RUNT); }", False),
-    "leak": (PIPELINE, "if ((dst >> 28) == 0xe) return drop(w, p, VS_DROP_L3_MULTICAST);",
+    "double-free": (PIPELINE, "return drop(w, p, VS_DROP_RUNT, tr);",
+                    "{ vs_pool_free(&dp->pool, p); return drop(w, p, VS_DROP_RUNT, tr); }", False),
+    "leak": (PIPELINE, "if ((dst >> 28) == 0xe) return drop(w, p, VS_DROP_L3_MULTICAST, tr);",
              "if ((dst >> 28) == 0xe) { in_stats(w, p)->drops[VS_DROP_L3_MULTICAST]++; return; }", False),
     "flood-not-counted": (PIPELINE, "    in_stats(w, p)->flooded++;\n", "", False),
     "punt-counted-twice": (PIPELINE, "    in_stats(w, p)->punted++;\n", "    in_stats(w, p)->punted += 2;\n", False),
     "flood-back-out": (PIPELINE, "        if (br->members[i] == from_iface) continue;\n", "", False),
-    "routed-not-for-us": (PIPELINE, "if (!(eth[0] & 1)) return drop(w, p, VS_DROP_L3_NOT_FOR_US);",
-                          "if (!(eth[0] & 1)) return l3_input(w, p);", False),
-    "no-runt-check": (PIPELINE, "if (VS_UNLIKELY(p->len < VS_ETH_HLEN)) return drop(w, p, VS_DROP_RUNT);", "", False),
-    "no-tag-length-check": (PIPELINE, "if (p->len < VS_ETH_HLEN + 4) return drop(w, p, VS_DROP_VLAN_TRUNCATED);", "",
+    "routed-not-for-us": (PIPELINE, "if (!(eth[0] & 1)) return drop(w, p, VS_DROP_L3_NOT_FOR_US, tr);",
+                          "if (!(eth[0] & 1)) return l3_input(w, p, tr);", False),
+    "no-runt-check": (PIPELINE, "if (VS_UNLIKELY(p->len < VS_ETH_HLEN)) return drop(w, p, VS_DROP_RUNT, tr);", "", False),
+    "no-tag-length-check": (PIPELINE, "if (p->len < VS_ETH_HLEN + 4) return drop(w, p, VS_DROP_VLAN_TRUNCATED, tr);", "",
                             False),
     "total-length-past-frame": (PIPELINE, "total > room", "total > room + 64", False),
     "glean-reads-past-frame": (PIPELINE, "adj->type == VS_ADJ_GLEAN ? rd32(eth + VS_ETH_HLEN + 16)",
@@ -43,8 +44,14 @@ MUTANTS = {
     "no-ttl-decrement": (PIPELINE, "    ttl_decrement(ip);\n", "", False),
     "bad-incremental-checksum": (PIPELINE, "    sum += new_word;\n", "    sum += new_word + 1;\n", False),
     "mtu-off-by-one": (PIPELINE, "if (VS_UNLIKELY(total > mtu)) {", "if (VS_UNLIKELY(total > mtu + 1u)) {", False),
-    "no-ihl-vs-room-check": (PIPELINE, "if (hlen > room) return drop(w, p, VS_DROP_IP_TRUNCATED);", "", True),
+    "no-ihl-vs-room-check": (PIPELINE, "if (hlen > room) return drop(w, p, VS_DROP_IP_TRUNCATED, tr);", "", True),
     "room-20-to-19": (PIPELINE, "if (room < 20)", "if (room < 19)", True),
+    "drop-not-traced": (PIPELINE, "    TRACE(tr, VS_TR_DROP, reason, VS_TR_NONE, 0, 0, NULL);\n    struct vs_port_stats *s = in_stats(w, p);\n"
+                                  "    s->drops[reason]++;\n    s->rx_dropped++;\n    int refused",
+                        "    struct vs_port_stats *s = in_stats(w, p);\n    s->drops[reason]++;\n    s->rx_dropped++;\n"
+                        "    int refused", False),
+    "capture-reads-past-frame": (CAPTURE, "slot->cap_len = p->len < VS_CAPTURE_SNAP ? p->len : VS_CAPTURE_SNAP;",
+                                 "slot->cap_len = p->len + 1 < VS_CAPTURE_SNAP ? p->len + 1 : VS_CAPTURE_SNAP;", False),
 }
 
 

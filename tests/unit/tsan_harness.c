@@ -3,7 +3,9 @@
  * Two workers forward a looping capture (routed and bridged frames) while
  * the control thread changes what they read: routes added and deleted
  * (tbl8 groups split, merged and reclaimed), an adjacency's MAC rewritten,
- * MACs flushed and re-added, punts drained.  Built with -fsanitize=thread
+ * MACs flushed and re-added, punts drained, a capture of the input port
+ * started, drained and stopped, a trace armed and its records read (and
+ * disarmed while workers claim it).  Built with -fsanitize=thread
  * by test_tsan.py; any race report fails the run.
  *
  * usage: tsan_harness CAPTURE.pcap SECONDS
@@ -16,6 +18,7 @@
 #include "vs.h"
 
 #define WORKERS 2
+#define TRACE_POLLS 1000  /* 10 us apart: a trace armed waits this long for its first record */
 #define ROUTER_MAC "\x02\x00\x00\x00\x00\x01"
 
 static struct vs_dp *dp;
@@ -60,6 +63,8 @@ int main(int argc, char **argv) {
     for (int w = 0; w < WORKERS; w++) pthread_create(&threads[w], NULL, worker, (void *)(intptr_t)w);
 
     struct vs_pkt *punted[64];
+    static struct vs_trace_rec traced[16];
+    uint64_t captured = 0, traced_total = 0;
     uint64_t end = vs_now_ns() + (uint64_t)(atof(argv[2]) * 1e9);
     unsigned rounds = 0;
     while (vs_now_ns() < end) {
@@ -76,6 +81,18 @@ int main(int argc, char **argv) {
         int n;
         while ((n = vs_punt_poll(dp, punted, 64)) > 0)
             for (int i = 0; i < n; i++) vs_pkt_free(dp, punted[i]);
+        if (vs_capture_start(dp, src, "/dev/null", 0)) fail("capture start");
+        for (int i = 0; i < 3; i++)
+            if (vs_capture_drain(dp, src)) fail("capture drain");
+        struct vs_capture_stats cs;
+        if (vs_capture_stop(dp, src, &cs)) fail("capture stop");
+        captured += cs.written;
+        vs_trace_arm(dp, 8);
+        for (int i = 0, got = 0; i < TRACE_POLLS && !got; i++) {  /* at least one, then disarm mid-claim */
+            nanosleep(&(struct timespec){0, 10000}, NULL);
+            traced_total += (uint64_t)(got = vs_trace_poll(dp, traced, 16));
+        }
+        vs_trace_arm(dp, 0);
         vs_rcu_reclaim(dp);
         rounds++;
     }
@@ -83,8 +100,10 @@ int main(int argc, char **argv) {
     for (int w = 0; w < WORKERS; w++) pthread_join(threads[w], NULL);
     struct vs_port_stats s;
     vs_port_stats_get(dp, src, &s);
-    printf("%u control rounds, %llu frames forwarded by %d workers\n", rounds, (unsigned long long)s.rx_packets,
-           WORKERS);
+    traced_total += (uint64_t)vs_trace_poll(dp, traced, 16);
+    printf("%u control rounds, %llu frames forwarded by %d workers, %llu captured, %llu traced\n", rounds,
+           (unsigned long long)s.rx_packets, WORKERS, (unsigned long long)captured,
+           (unsigned long long)traced_total);
     vs_dp_destroy(dp);
-    return s.rx_packets > 0 && rounds > 0 ? 0 : 1;
+    return s.rx_packets > 0 && rounds > 0 && captured > 0 && traced_total > 0 ? 0 : 1;
 }
