@@ -543,7 +543,7 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
             uint16_t n = port->rx_burst(port, (uint16_t)rxq, pkts, VS_BURST);
             if (!n) continue;
             for (uint16_t k = 0; k < n; k++) pkts[k]->in_port = port->id;
-            vs_process_burst(w, port, w->rxq[i].queue, pkts, n);
+            vs_process_burst(w, port, (uint16_t)rxq, pkts, n);
             got += n;
             w->wstats.bursts++;
         }
