@@ -360,15 +360,8 @@ int vs_port_af_packet_open(struct vs_dp *dp, const char *name, const char *ifnam
  * worker is inside afp_rx/afp_tx with the old socket: they check oper_up
  * first), swap, close the old ones, and publish the link up again. */
 int vs_port_af_packet_reattach(struct vs_dp *dp, int port_id, const char *ifname) {
-    if (port_id < 0 || port_id >= dp->n_ports || dp->ports[port_id]->rx_burst != afp_rx) {
-        vs_set_error("port %d is not an af_packet port", port_id);
-        return -1;
-    }
-    if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ) {
-        vs_set_error("interface name must be 1-%d characters", IFNAMSIZ - 1);
-        return -1;
-    }
-    struct afp_port *ap = (struct afp_port *)dp->ports[port_id];
+    struct afp_port *ap = (struct afp_port *)vs_port_for_reattach(dp, port_id, afp_rx, "af_packet", ifname);
+    if (!ap) return -1;
     struct afp_port fresh = {.fd = -1};
     snprintf(fresh.ifname, sizeof(fresh.ifname), "%s", ifname);
     if (afp_setup(&fresh)) {

@@ -596,15 +596,8 @@ int vs_port_af_xdp_open(struct vs_dp *dp, const char *name, const char *ifname, 
  * xdp_rx/xdp_tx: they check oper_up first), the old ones closed (their
  * buffers back to the pool, their last counters kept), the new ones in. */
 int vs_port_af_xdp_reattach(struct vs_dp *dp, int port_id, const char *ifname) {
-    if (port_id < 0 || port_id >= dp->n_ports || dp->ports[port_id]->rx_burst != xdp_rx) {
-        vs_set_error("port %d is not an af_xdp port", port_id);
-        return -1;
-    }
-    if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ) {
-        vs_set_error("interface name must be 1-%d characters", IFNAMSIZ - 1);
-        return -1;
-    }
-    struct xdp_port *xp = (struct xdp_port *)dp->ports[port_id];
+    struct xdp_port *xp = (struct xdp_port *)vs_port_for_reattach(dp, port_id, xdp_rx, "af_xdp", ifname);
+    if (!xp) return -1;
     struct xdp_attach *fresh = malloc(sizeof(*fresh));
     if (!fresh) {
         vs_set_error("out of memory");

@@ -1,8 +1,10 @@
 /* dp.c — the data plane object: setup calls from the control plane, the
  * offline (pcap clock) runner and the live worker loop. */
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <x86intrin.h>
 
@@ -197,6 +199,22 @@ static bool valid_port(struct vs_dp *dp, int port) {
 
 static bool valid_iface(struct vs_dp *dp, int iface) {
     return valid_port(dp, iface) || (iface >= VS_MAX_PORTS && iface < dp->n_ifaces);
+}
+
+/* The port a kernel driver re-attaches to a re-created interface: one of
+ * its own (told by its rx function) and a usable interface name; else NULL
+ * with the error set. */
+struct vs_port *vs_port_for_reattach(struct vs_dp *dp, int port_id, vs_burst_fn rx, const char *kind,
+                                     const char *ifname) {
+    if (!valid_port(dp, port_id) || dp->ports[port_id]->rx_burst != rx) {
+        vs_set_error("port %d is not an %s port", port_id, kind);
+        return NULL;
+    }
+    if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ) {
+        vs_set_error("interface name must be 1-%d characters", IFNAMSIZ - 1);
+        return NULL;
+    }
+    return dp->ports[port_id];
 }
 
 void vs_port_set_admin(struct vs_dp *dp, int port, int up) {

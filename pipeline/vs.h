@@ -391,5 +391,7 @@ void vs_trace_step(struct vs_trace_rec *tr, uint16_t kind, uint16_t a, uint32_t 
 
 /* drivers */
 int vs_port_register(struct vs_dp *dp, struct vs_port *port);
+struct vs_port *vs_port_for_reattach(struct vs_dp *dp, int port_id, vs_burst_fn rx, const char *kind,
+                                     const char *ifname);
 
 #endif
