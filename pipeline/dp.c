@@ -203,7 +203,12 @@ void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out) {
 
 void vs_port_stats_clear(struct vs_dp *dp, int port) {
     unsigned slot = port < 0 ? VS_MAX_PORTS : vs_stats_slot((uint16_t)port);
-    for (int i = 0; i < dp->n_workers; i++) memset(&dp->workers[i].stats[slot], 0, sizeof(struct vs_port_stats));
+    for (int i = 0; i < dp->n_workers; i++) {
+        struct vs_worker *w = &dp->workers[i];
+        memset(&w->stats[slot], 0, sizeof(struct vs_port_stats));
+        for (uint16_t q = 0; q < w->n_rxq; q++)
+            if (w->rxq[q].port == port) w->rxq_stats[q].packets = w->rxq_stats[q].bytes = 0;
+    }
     memset(&dp->slow_stats[slot], 0, sizeof(struct vs_port_stats));
 }
 
@@ -454,7 +459,13 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
             struct vs_port *port = dp->ports[w->rxq[i].port];
             uint16_t n = port->rx_burst(port, w->rxq[i].queue, pkts, VS_BURST);
             if (!n) continue;
-            for (uint16_t k = 0; k < n; k++) pkts[k]->in_port = port->id;
+            uint64_t bytes = 0;
+            for (uint16_t k = 0; k < n; k++) {
+                pkts[k]->in_port = port->id;
+                bytes += pkts[k]->len;
+            }
+            w->rxq_stats[i].packets += n;
+            w->rxq_stats[i].bytes += bytes;
             vs_process_burst(w, pkts, n);
             got += n;
             w->wstats.bursts++;
@@ -477,6 +488,20 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
     vs_tx_flush_all(w);
     vs_pool_cache_detach(&dp->pool);
     atomic_store_explicit(&w->online, false, memory_order_release);
+}
+
+void vs_rxq_stats_get(struct vs_dp *dp, int port, int queue, struct vs_rxq_stats *out) {
+    memset(out, 0, sizeof(*out));
+    out->worker = -1;
+    for (int wi = 0; wi < dp->n_workers; wi++) {
+        struct vs_worker *w = &dp->workers[wi];
+        for (uint16_t i = 0; i < w->n_rxq; i++) {
+            if (w->rxq[i].port != port || w->rxq[i].queue != queue) continue;
+            out->packets = w->rxq_stats[i].packets;
+            out->bytes = w->rxq_stats[i].bytes;
+            out->worker = wi;
+        }
+    }
 }
 
 void vs_worker_stats_get(struct vs_dp *dp, int worker, struct vs_worker_stats *out) {

@@ -255,6 +255,7 @@ struct vs_worker {
     uint16_t id;
     uint16_t n_rxq;
     struct { uint16_t port, queue; } rxq[VS_MAX_PORTS * 2];
+    struct { uint64_t packets, bytes; } rxq_stats[VS_MAX_PORTS * 2];  /* per rxq[] entry, this worker only */
     struct vs_txq tx[VS_MAX_PORTS];
     struct vs_ring punt;      /* worker -> control plane */
     struct vs_ring inject;    /* control plane -> worker */

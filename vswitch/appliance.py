@@ -289,7 +289,7 @@ class Appliance:
     def handle_request(self, req):
         cmd = req["cmd"]
         if cmd == "show":
-            return state.show(self, req["what"])
+            return state.show(self, req["what"], req.get("name"))
         try:
             if cmd == "clear":
                 return admin.clear(self, req["what"], req.get("name"))
