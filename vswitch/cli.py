@@ -155,6 +155,14 @@ def cmd_reload(args):
     return _control(args, "reload")
 
 
+def cmd_tui(args):
+    if args.interval <= 0:
+        print("vswitch: --interval must be a positive number of seconds", file=sys.stderr)
+        return 2
+    from vswitch.tui import app
+    return app.run(args.socket, args.interval)
+
+
 def write_state(appliance, path):
     import json
 
@@ -219,6 +227,13 @@ def build_parser():
                                    "keeps running). SIGHUP to `vswitch run` does the same.")
     add_socket_option(p)
     p.set_defaults(func=cmd_reload)
+
+    p = sub.add_parser("tui", help="the terminal UI attached to a running appliance",
+                       description="Live ports, MACs, routes, neighbours, workers, config (with reload) and "
+                                   "events of the running appliance; ? lists the keys.")
+    add_socket_option(p)
+    p.add_argument("--interval", metavar="S", type=float, default=1.0, help="refresh every S seconds (default 1)")
+    p.set_defaults(func=cmd_tui)
 
     p = sub.add_parser("validate", help="check a config file without running it",
                        description="Check a config: exit 0 if valid, else 1 with FILE:LINE:COL: message lines.")
