@@ -76,6 +76,8 @@ class VswitchApp(App):
         self._draw()
 
     def _draw(self):
+        if not self.screen_stack:
+            return      # between modes: the next screen draws itself when it resumes
         screen = self.screen
         if hasattr(screen, "show_error"):
             screen.show_error(self.error)

@@ -71,9 +71,10 @@ class Source:
         row with "rates" (pps and L2 bps, None until the second poll),
         "drops_rising" and "history" (recent rx/tx pps) added.  Raises
         control.ControlError when the appliance cannot be reached."""
-        data = {what: self.request("show", what=what) for what in TABLES}
-        now = self.clock()
-        self._add_rates(data["ports"], now)
+        ports = self.request("show", what="ports")
+        now = self.clock()              # when the counters were read, not after the other tables
+        data = {"ports": ports, **{what: self.request("show", what=what) for what in TABLES if what != "ports"}}
+        self._add_rates(ports, now)
         return data
 
     def _add_rates(self, rows, now):
