@@ -24,7 +24,7 @@ CSS = """
 #port-drops { height: 1fr; border-top: solid $primary; }
 #reload-result { padding: 0 1; height: auto; max-height: 12; }
 HelpScreen { align: center middle; }
-#help { width: 80%; height: 80%; border: thick $primary; background: $surface; padding: 1 2; }
+#help { width: 72; max-width: 100%; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 1 2; }
 """
 
 

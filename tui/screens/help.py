@@ -8,13 +8,17 @@ INTRO = ("vswitch tui: live state of a running appliance, polled over its contro
          "Rates are L2 (frame bytes x 8, no preamble/FCS/gap).  Tables: arrows move, s sorts.\n")
 
 
+KEYS_PER_LINE = 4
+
+
 def binding_lines(bindings):
-    lines = []
+    """'key description' pairs, KEYS_PER_LINE to a line so all fit on 80x24."""
+    pairs = []
     for b in bindings:
         b = b if isinstance(b, Binding) else Binding(*b)
         if b.description:
-            lines.append(f"  {b.key:<10} {b.description}")
-    return lines
+            pairs.append(f"{b.key_display or b.key} {b.description}".ljust(15))
+    return ["  " + "".join(pairs[i:i + KEYS_PER_LINE]).rstrip() for i in range(0, len(pairs), KEYS_PER_LINE)]
 
 
 class HelpScreen(ModalScreen):
@@ -22,7 +26,7 @@ class HelpScreen(ModalScreen):
 
     def __init__(self, screen_bindings, app_bindings):
         super().__init__()
-        self.text = "\n".join([INTRO, "This screen:", *(binding_lines(screen_bindings) or ["  (none)"]),
+        self.text = "\n".join([INTRO, "This screen:", *(binding_lines(screen_bindings) or ["  (no keys of its own)"]),
                                "", "Everywhere:", *binding_lines(app_bindings), "", "escape or ? closes this."])
 
     def compose(self):

@@ -62,4 +62,4 @@ class PortScreen(VswitchScreen):
         self.query_one("#port-drops", KeyedTable).sync({
             reason: {"reason": Cell(reason, style="bold red" if n else ""),
                      "count": Cell(n, sort=n, style="bold red" if n else "dim")}
-            for reason, n in data["drops"].items()})
+            for reason, n in sorted(data["drops"].items(), key=lambda item: -item[1])})  # counted ones first

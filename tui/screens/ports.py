@@ -6,12 +6,13 @@ from vswitch.tui.screens.base import VswitchScreen
 from vswitch.tui.widgets import Cell, EventLog, KeyedTable, si, sparkline
 
 TREND_POINTS = 12       # characters of each rx/tx sparkline
-COLUMNS = [("name", "PORT", "up"), ("driver", "DRIVER", "up"), ("link", "LINK", "up"),
+# what matters most first, so that 80 columns show rates, drops and errors
+COLUMNS = [("name", "PORT", "up"), ("link", "LINK", "up"),
            ("rx_pps", "RX pps", "down"), ("tx_pps", "TX pps", "down"),
            ("rx_bps", "RX bit/s", "down"), ("tx_bps", "TX bit/s", "down"),
-           ("rx_packets", "RX pkts", "down"), ("tx_packets", "TX pkts", "down"),
            ("drops", "DROPS", "down"), ("errors", "ERRS", "down"),
-           ("rx_trend", "RX trend", None), ("tx_trend", "TX trend", None)]
+           ("rx_trend", "RX trend", None), ("tx_trend", "TX trend", None),
+           ("rx_packets", "RX pkts", "down"), ("tx_packets", "TX pkts", "down"), ("driver", "DRIVER", "up")]
 RATES_NOTE = "L2 rates (frame bytes x 8; no preamble, FCS, gap)  Enter: detail  s: sort"
 
 
