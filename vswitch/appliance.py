@@ -16,7 +16,7 @@ import time
 from vswitch import config as config_mod
 from vswitch import admin, control, packets, state
 from vswitch import reload as reload_mod
-from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
+from vswitch.pipeline import CoreError, check, ffi, lib, port_stats, punt_stats
 from vswitch.routing import AdjacencyTable, RouteTable, int_ip, mask
 from vswitch.slowpath import NS, SlowPath, L3Interface
 
@@ -74,6 +74,7 @@ class Appliance:
         self.worker_queues = [[] for _ in range(self.workers)]
         self.worker_cpus = self._choose_cpus()
         self.worker_rates = [state.idle_worker_rate() for _ in range(self.workers)]
+        self.refusals_seen = {}         # (what, name) -> count already reported by note_refusals
         try:
             self._build()
         except Exception:
@@ -243,6 +244,7 @@ class Appliance:
                 if now >= next_sample:
                     self._sample_workers(now)
                     self.watch_links()
+                    self.note_refusals()
                     lib.vs_rcu_reclaim(self.dp)
                     next_sample = now + WORKER_SAMPLE_S
                 if stats_interval and now >= next_stats:
@@ -263,6 +265,26 @@ class Appliance:
     def watch_links(self):
         """Kernel interfaces that vanished or came back (admin.watch_links)."""
         admin.watch_links(self)
+
+    def note_refusals(self):
+        """An event when the core refused something since the last look (once
+        a sample period, not per packet): new MACs over a bridge's mac_limit,
+        punts over the policer's rate or into a full punt ring."""
+        counts = {("mac_limit", row["name"]): row["limit_refused"] for row in state.bridges(self)}
+        for reason, s in punt_stats(self.dp).items():
+            counts[("punt_policed", reason)] = s["policed"]
+            counts[("punt_ring_full", reason)] = s["ring_full"]
+        for (what, name), count in counts.items():
+            new = count - self.refusals_seen.get((what, name), 0)
+            self.refusals_seen[(what, name)] = count
+            if new <= 0:
+                continue
+            if what == "mac_limit":
+                self.log(f"bridge {name}: MAC limit reached, {new} new MAC(s) not learned", kind="limit")
+            elif what == "punt_policed":
+                self.log(f"punt {name}: {new} packet(s) over the rate limit dropped", kind="drop")
+            else:
+                self.log(f"punt {name}: {new} packet(s) dropped, punt queue full", kind="drop")
 
     def _open_control_socket(self, path):
         try:

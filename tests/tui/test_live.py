@@ -4,6 +4,7 @@ import re
 import time
 
 import pytest
+from scapy.all import ICMP, IP, Ether, wrpcap
 from textual.widgets import Input, Static
 
 from tests.tui.conftest import Appliance
@@ -170,5 +171,31 @@ async def test_no_appliance_says_so_and_reconnects(tmp_path):
             messages = [e["message"] for e in app.events.items]
             assert sum("connected to" in m for m in messages) == 2
             assert sum("running 4 ports" in m for m in messages) == 2, "both runs' events, each once"
+    finally:
+        appliance.stop()
+
+
+async def test_refusals_reach_the_log_and_rising_drops_are_marked(tmp_path):
+    """Three MACs into a bridge limited to two, and a flood of pings to the
+    router (punted, far over the punt policer's rate): the appliance's
+    events say so, and the ports screen marks src's drops as rising."""
+    appliance = Appliance(tmp_path)
+    appliance.config.write_text(appliance.config.read_text().replace("    addresses: [10.0.1.1/24]\n",
+                                                                     "    addresses: [10.0.1.1/24]\n    mac_limit: 2\n"))
+    wrpcap(str(tmp_path / "src.pcap"), [Ether(dst="02:00:00:00:02:01", src="02:00:00:00:02:0a") /
+                                        IP(src="192.0.2.10", dst="192.0.2.1") / ICMP(id=7, seq=i)
+                                        for i in range(8)])
+    app = run(appliance.socket)
+    try:
+        appliance.start()
+        async with app.run_test(size=SIZE) as pilot:
+            def logged(text):
+                return any(text in e["message"] for e in app.events.items)
+            await until(pilot, lambda: logged("bridge br: MAC limit reached"), "the MAC limit event")
+            await until(pilot, lambda: logged("punt local: ") and logged("over the rate limit dropped"),
+                        "the punt policer event")
+            await until(pilot, lambda: app.screen.query_one(KeyedTable).get_cell("src", "drops").style
+                        == "bold white on red", "src's drops marked as rising")
+            assert port_row(app, "src")["drops"]["punt_policed"] > 0
     finally:
         appliance.stop()
