@@ -32,6 +32,7 @@ PUNT_BURST = 1000
 LIVE_POLL_SLEEP_S = 0.001
 WORKER_SAMPLE_S = 1.0               # busy % and rates cover the last second
 EVENTS_KEPT = 1000
+REFUSAL_EVENT_EVERY_S = 60.0        # a refusal that goes on (MAC limit, punt drops): one event a minute
 RELOAD_LINES_PRINTED = 50           # on the appliance's stderr; the client gets every line
 
 
@@ -74,7 +75,7 @@ class Appliance:
         self.worker_queues = [[] for _ in range(self.workers)]
         self.worker_cpus = self._choose_cpus()
         self.worker_rates = [state.idle_worker_rate() for _ in range(self.workers)]
-        self.refusals_seen = {}         # (what, name) -> count already reported by note_refusals
+        self.refusals_told = {}         # (what, name) -> (count, monotonic time) of note_refusals' last event
         try:
             self._build()
         except Exception:
@@ -244,7 +245,7 @@ class Appliance:
                 if now >= next_sample:
                     self._sample_workers(now)
                     self.watch_links()
-                    self.note_refusals()
+                    self.note_refusals(now)
                     lib.vs_rcu_reclaim(self.dp)
                     next_sample = now + WORKER_SAMPLE_S
                 if stats_interval and now >= next_stats:
@@ -266,19 +267,27 @@ class Appliance:
         """Kernel interfaces that vanished or came back (admin.watch_links)."""
         admin.watch_links(self)
 
-    def note_refusals(self):
-        """An event when the core refused something since the last look (once
-        a sample period, not per packet): new MACs over a bridge's mac_limit,
-        punts over the policer's rate or into a full punt ring."""
+    def note_refusals(self, now):
+        """An event when the core refused something: new MACs over a bridge's
+        mac_limit, punts over the policer's rate or into a full punt ring.
+        Looked at once a sample period (never per packet); the first refusal
+        of a kind is told at once, then at most every REFUSAL_EVENT_EVERY_S
+        with the count since, so a flood does not push every other event
+        out of the log."""
         counts = {("mac_limit", row["name"]): row["limit_refused"] for row in state.bridges(self)}
         for reason, s in punt_stats(self.dp).items():
             counts[("punt_policed", reason)] = s["policed"]
             counts[("punt_ring_full", reason)] = s["ring_full"]
-        for (what, name), count in counts.items():
-            new = count - self.refusals_seen.get((what, name), 0)
-            self.refusals_seen[(what, name)] = count
-            if new <= 0:
+        for key, count in counts.items():
+            told, told_at = self.refusals_told.get(key, (0, None))
+            if count < told:                # counters cleared
+                self.refusals_told[key] = (count, told_at)
                 continue
+            if count == told or (told_at is not None and now - told_at < REFUSAL_EVENT_EVERY_S):
+                continue
+            self.refusals_told[key] = (count, now)
+            what, name = key
+            new = count - told
             if what == "mac_limit":
                 self.log(f"bridge {name}: MAC limit reached, {new} new MAC(s) not learned", kind="limit")
             elif what == "punt_policed":
