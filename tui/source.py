@@ -15,6 +15,7 @@ from vswitch import control
 SPARK_POINTS = 24           # samples of rx/tx rate kept per port for its sparkline
 TABLES = ("ports", "macs", "routes", "neighbors", "workers", "events")
 EVENTS_KEPT = 1000          # the log's history
+COUNTERS = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_dropped")
 BITS_PER_BYTE = 8           # rates are L2: frame bytes (no preamble, FCS or gap) x 8
 
 
@@ -82,6 +83,8 @@ class Source:
         dt = now - before_t
         for row in rows:
             old = before.get(row["name"], {})
+            if any(row[k] < old[k] for k in COUNTERS if k in old):
+                old = {}                # restarted or cleared: start again from this reading
             row["rates"] = {}
             for side in ("rx", "tx"):
                 byte_rate = rate(row[f"{side}_bytes"], old.get(f"{side}_bytes"), dt)
