@@ -9,7 +9,7 @@ from vswitch import control
 from vswitch.tui.screens import SCREENS
 from vswitch.tui.screens.help import HelpScreen
 from vswitch.tui.screens.port import PortScreen
-from vswitch.tui.source import EventHistory
+from vswitch.tui.source import EventHistory, Source
 
 DEFAULT_INTERVAL_S = 1.0
 
@@ -37,6 +37,7 @@ class VswitchApp(App):
     BINDINGS = [Binding(key, f"switch_mode('{mode}')", label) for key, mode, label, _ in SCREENS] + [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),   # as everywhere else in the demo
     ]
 
     def __init__(self, source, interval=DEFAULT_INTERVAL_S):
@@ -95,6 +96,5 @@ class VswitchApp(App):
 
 
 def run(socket_path, interval=DEFAULT_INTERVAL_S):
-    from vswitch.tui.source import Source
     VswitchApp(Source(socket_path), interval).run()
     return 0

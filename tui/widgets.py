@@ -93,7 +93,6 @@ class KeyedTable(DataTable):
         if self.sort_index is None:
             self.sync_order_reset()
         self._apply_sort()
-        self._require_update_dimensions = True
         self.refresh()
 
     def sync_order_reset(self):

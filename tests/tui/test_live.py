@@ -199,3 +199,23 @@ async def test_refusals_reach_the_log_and_rising_drops_are_marked(tmp_path):
             assert port_row(app, "src")["drops"]["punt_policed"] > 0
     finally:
         appliance.stop()
+
+
+async def test_sort_and_cursor_stay_across_updates(appliance):
+    app = run(appliance.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.snapshot and port_row(app, "lan")["rates"]["rx_pps"], "rates")
+        table = app.screen.query_one(KeyedTable)
+        await pilot.press("down", "down")
+        assert table.selected_key() == "lan"
+        await pilot.press("s", "s", "s")           # PORT, LINK, then RX pps (largest first)
+        assert str(table.columns["rx_pps"].label).endswith("▾")
+
+        def by_rx_pps():
+            return sorted(rows(app), key=lambda name: -table.get_cell(name, "rx_pps").sort_value)
+        for _ in range(3):                          # three more polls: still sorted, the cursor still on lan
+            polled = app.snapshot
+            await until(pilot, lambda: app.snapshot is not polled, "a poll")
+            await pilot.pause()
+            assert rows(app) == by_rx_pps() and table.selected_key() == "lan"
+        assert set(rows(app)[2:]) == {"out", "srv"}, "the ports that receive nothing come last"
