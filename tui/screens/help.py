@@ -16,7 +16,7 @@ def binding_lines(bindings):
     pairs = []
     for b in bindings:
         b = b if isinstance(b, Binding) else Binding(*b)
-        if b.description:
+        if b.description and b.show:
             pairs.append(f"{b.key_display or b.key} {b.description}".ljust(15))
     return ["  " + "".join(pairs[i:i + KEYS_PER_LINE]).rstrip() for i in range(0, len(pairs), KEYS_PER_LINE)]
 
