@@ -49,32 +49,43 @@ class KeyedTable(DataTable):
 
     BINDINGS = [("s", "cycle_sort", "Sort")]
 
-    def __init__(self, columns, **kwargs):
+    def __init__(self, columns, sort_by=None, **kwargs):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.column_spec = columns          # [(key, label, sort: None | "up" | "down")]
-        self.sort_index = None              # None: the order the appliance gives
+        # None: the order the appliance gives
+        self.sort_index = None if sort_by is None else [c for c, _, _ in columns].index(sort_by)
         self._cells = {}                    # row key -> {column key: Cell}
 
     def on_mount(self):
-        for key, label, _ in self.column_spec:
-            self.add_column(label, key=key)
+        for i, (key, label, _) in enumerate(self.column_spec):
+            self.add_column(self._label(i), key=key)
+
+    def _label(self, i):
+        return Text(self.column_spec[i][1] + (" ▾" if i == self.sort_index else ""))
 
     def sync(self, rows):
         """rows: {row key: {column key: Cell}}."""
         for key in [k for k in self._cells if k not in rows]:
             self.remove_row(key)
             del self._cells[key]
+        added = False
         for key, cells in rows.items():
             if key not in self._cells:
                 self.add_row(*(cells[c] for c, _, _ in self.column_spec), key=key)
                 self._cells[key] = dict(cells)
+                added = True
                 continue
             old = self._cells[key]
             for column, _, _ in self.column_spec:
                 if not old[column].same_as(cells[column]):
                     self.update_cell(key, column, cells[column])
                     old[column] = cells[column]
-        self._apply_sort()
+        if added:
+            # after DataTable has measured the new rows: sorting first would
+            # keep lines drawn with the old column widths
+            self.call_after_refresh(self._apply_sort)
+        else:
+            self._apply_sort()
 
     def selected_key(self):
         if not self.row_count:
@@ -88,8 +99,8 @@ class KeyedTable(DataTable):
             return
         at = sortable.index(self.sort_index) + 1 if self.sort_index in sortable else 0
         self.sort_index = sortable[at] if at < len(sortable) else None
-        for i, (key, label, _) in enumerate(self.column_spec):
-            self.columns[key].label = Text(label + (" ▾" if i == self.sort_index else ""))
+        for i, (key, _, _) in enumerate(self.column_spec):
+            self.columns[key].label = self._label(i)
         if self.sort_index is None:
             self.sync_order_reset()
         self._apply_sort()

@@ -217,5 +217,6 @@ async def test_sort_and_cursor_stay_across_updates(appliance):
             polled = app.snapshot
             await until(pilot, lambda: app.snapshot is not polled, "a poll")
             await pilot.pause()
-            assert rows(app) == by_rx_pps() and table.selected_key() == "lan"
+            assert rows(app) == by_rx_pps(), [(n, table.get_cell(n, "rx_pps").sort_value) for n in rows(app)]
+            assert table.selected_key() == "lan"
         assert set(rows(app)[2:]) == {"out", "srv"}, "the ports that receive nothing come last"

@@ -36,7 +36,7 @@ class PortScreen(VswitchScreen):
             yield Static("", id="port-facts")
             with Vertical():
                 yield KeyedTable(QUEUE_COLUMNS, id="port-queues")
-                yield KeyedTable(DROP_COLUMNS, id="port-drops")
+                yield KeyedTable(DROP_COLUMNS, sort_by="count", id="port-drops")   # counted ones first
 
     def show(self, snapshot):
         self.fetch()
@@ -62,4 +62,4 @@ class PortScreen(VswitchScreen):
         self.query_one("#port-drops", KeyedTable).sync({
             reason: {"reason": Cell(reason, style="bold red" if n else ""),
                      "count": Cell(n, sort=n, style="bold red" if n else "dim")}
-            for reason, n in sorted(data["drops"].items(), key=lambda item: -item[1])})  # counted ones first
+            for reason, n in data["drops"].items()})
