@@ -1,6 +1,8 @@
 """`vswitch tui`: the Textual app.  Polls the appliance every `interval`
 seconds in a thread worker (Source), keeps the latest snapshot, and hands
 it to the screen on show; screens switch with one key each (SCREENS)."""
+import threading
+
 from textual import work
 from textual.app import App
 from textual.binding import Binding
@@ -47,20 +49,26 @@ class VswitchApp(App):
         self.snapshot = None        # the latest poll (Source.poll), None before the first
         self.error = None           # why the last poll failed, None while connected
         self.events = EventHistory()
+        self._polling = threading.Lock()    # one poll at a time: Source keeps the last reading
 
     def on_mount(self):
         self.sub_title = self.source.socket_path
         self.poll()
         self.set_interval(self.interval, self.poll)
 
-    @work(thread=True, exclusive=True, group="poll")
+    @work(thread=True, group="poll")
     def poll(self):
+        if not self._polling.acquire(blocking=False):
+            return          # the last poll still waits on the appliance: skip this beat, never pile up
         try:
-            data = self.source.poll()
-        except control.ControlError as err:
-            self.call_from_thread(self.lost, str(err))
-            return
-        self.call_from_thread(self.received, data)
+            try:
+                data = self.source.poll()
+            except control.ControlError as err:
+                self.call_from_thread(self.lost, str(err))
+                return
+            self.call_from_thread(self.received, data)
+        finally:
+            self._polling.release()
 
     def received(self, data):
         if self.error is not None:
