@@ -10,7 +10,7 @@ SI_PREFIXES = ("", "k", "M", "G", "T")
 EVENT_LINES = 1000
 
 
-def si(value, unit=""):
+def si(value):
     """1234567 -> '1.2M': short enough for a narrow column; '-' for None."""
     if value is None:
         return "-"
@@ -18,7 +18,7 @@ def si(value, unit=""):
     for prefix in SI_PREFIXES:
         if abs(value) < 1000 or prefix == SI_PREFIXES[-1]:
             text = f"{value:.0f}" if not prefix else f"{value:.1f}"
-            return f"{text}{prefix}{unit}"
+            return f"{text}{prefix}"
         value /= 1000
 
 
@@ -39,7 +39,8 @@ class Cell(Text):
         self.sort_value = str(text) if sort is None else sort
 
     def same_as(self, other):
-        return self.plain == other.plain and self.style == other.style
+        """Nothing to redraw or re-sort."""
+        return self.plain == other.plain and self.style == other.style and self.sort_value == other.sort_value
 
 
 class KeyedTable(DataTable):
@@ -102,12 +103,12 @@ class KeyedTable(DataTable):
         for i, (key, _, _) in enumerate(self.column_spec):
             self.columns[key].label = self._label(i)
         if self.sort_index is None:
-            self.sync_order_reset()
+            self._restore_given_order()
         self._apply_sort()
         self.refresh()
 
-    def sync_order_reset(self):
-        """Back to insertion order: rebuild the rows once (only on request)."""
+    def _restore_given_order(self):
+        """Unsorted again: the rows rebuilt once in the order they came (on request only)."""
         cells = self._cells
         self._cells = {}
         self.clear()
