@@ -88,7 +88,7 @@ class VswitchApp(App):
         if not self.screen_stack:
             return      # between modes: the next screen draws itself when it resumes
         screen = self.screen
-        if hasattr(screen, "show_error"):
+        if getattr(screen, "ready", False):     # a VswitchScreen, composed (not the help, say)
             screen.show_error(self.error)
             if self.snapshot is not None:
                 screen.show(self.snapshot)

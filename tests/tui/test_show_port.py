@@ -3,7 +3,7 @@ import json
 import subprocess
 import time
 
-from tests.tui.conftest import ROOT, VSWITCH
+from tui_lab import ROOT, VSWITCH
 from vswitch import control
 from vswitch.pipeline import DROP_REASONS
 

@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
 import netns  # noqa: E402  (tests/e2e/netns.py: the labs' namespaces)
 
-from tests.tui.conftest import ROOT, START_TIMEOUT_S, VSWITCH  # noqa: E402
+from tui_lab import ROOT, START_TIMEOUT_S, VSWITCH  # noqa: E402
 from vswitch import control  # noqa: E402
 
 CONFIG = """\

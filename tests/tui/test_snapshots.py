@@ -4,7 +4,7 @@ change of look: pytest tests/tui/test_snapshots.py --snapshot-update, and
 look at the report before committing the new pictures."""
 import pytest
 
-from tests.tui.recorded import RecordedSource
+from tui_recorded import RecordedSource
 from vswitch.tui.app import VswitchApp
 
 POLLS = 6           # readings in recorded.json: enough for rates, trends and rising drops

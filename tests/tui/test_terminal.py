@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.tui.conftest import ROOT, VSWITCH
+from tui_lab import ROOT, VSWITCH
 
 TERM_SIZE = {"COLUMNS": "100", "LINES": "30", "TERM": "xterm-256color"}
 WAIT_S = 15

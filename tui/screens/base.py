@@ -8,6 +8,10 @@ from vswitch.tui.widgets import Banner
 
 class VswitchScreen(Screen):
     AUTO_FOCUS = "DataTable"        # keys go to the table (not a filter box) until asked otherwise
+    ready = False                   # composed: a poll that lands while the screen is being built waits
+
+    def on_mount(self):
+        self.ready = True
 
     def compose(self):
         yield Header()
