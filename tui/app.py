@@ -1,6 +1,7 @@
 """`vswitch tui`: the Textual app.  Polls the appliance every `interval`
 seconds in a thread worker (Source), keeps the latest snapshot, and hands
 it to the screen on show; screens switch with one key each (SCREENS)."""
+import signal
 import threading
 
 from textual import work
@@ -104,5 +105,13 @@ class VswitchApp(App):
 
 
 def run(socket_path, interval=DEFAULT_INTERVAL_S):
-    VswitchApp(Source(socket_path), interval).run()
+    app = VswitchApp(Source(socket_path), interval)
+    # SIGTERM quits as q does: the terminal restored, the caller's teardown
+    # (make demo's) run; an exception raised inside Textual's loop would leave
+    # its threads behind and the process hanging
+    previous = signal.signal(signal.SIGTERM, lambda *_: app.exit())
+    try:
+        app.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0

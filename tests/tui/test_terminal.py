@@ -52,9 +52,12 @@ class Terminal:
                 break
         assert text in self.screen(), f"{text!r} never shown; the terminal has:\n{self.screen()[-2000:]}"
 
-    def quit(self):
-        """q, then the exit code."""
-        os.write(self.fd, b"q")
+    def quit(self, signum=None):
+        """q (or the signal), then the exit code."""
+        if signum is None:
+            os.write(self.fd, b"q")
+        else:
+            os.kill(self.pid, signum)
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline and self.read(0.1):
             pass
@@ -65,7 +68,7 @@ class Terminal:
             time.sleep(0.1)
         os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
-        raise AssertionError("q did not quit")
+        raise AssertionError("it did not quit")
 
 
 def test_no_appliance_is_a_message_not_a_traceback(tmp_path):
@@ -95,12 +98,13 @@ def test_a_socket_we_may_not_use_is_a_message(tmp_path):
         listener.close()
 
 
-def test_the_demo_without_a_lab_opens_the_tui_and_quitting_stops_it(tmp_path):
+@pytest.mark.parametrize("signum", [None, signal.SIGTERM], ids=["q", "SIGTERM"])
+def test_the_demo_without_a_lab_opens_the_tui_and_quitting_stops_it(tmp_path, signum):
     sock = tmp_path / "demo.sock"
     term = Terminal([sys.executable, "-m", "vswitch.demo", "--no-lab", "--socket", str(sock)])
     term.wait_for("lan-hosts")
     term.wait_for("L2 rates")
-    assert term.quit() == 0
+    assert term.quit(signum) == 0
     assert not sock.exists(), "the appliance stopped and removed its socket"
     assert "Traceback" not in term.screen()
 

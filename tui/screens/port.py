@@ -1,5 +1,7 @@
 """One port in depth (`show port NAME`): driver facts, per-rx-queue
 counters and every drop reason with its count.  Escape goes back."""
+import threading
+
 from textual import work
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
@@ -29,6 +31,7 @@ class PortScreen(VswitchScreen):
     def __init__(self, name):
         super().__init__()
         self.port_name = name
+        self._fetching = threading.Lock()   # one fetch at a time: Source keeps the queues' last reading
 
     def body(self):
         yield Static(f"port {self.port_name}", id="port-title")
@@ -41,14 +44,19 @@ class PortScreen(VswitchScreen):
     def show(self, snapshot):
         self.fetch()
 
-    @work(thread=True, exclusive=True, group="port-detail")
+    @work(thread=True, group="port-detail")
     def fetch(self):
+        if not self._fetching.acquire(blocking=False):
+            return          # the last fetch still waits on the appliance
         try:
-            data = self.app.source.port(self.port_name)
-        except control.ControlError as err:
-            self.app.call_from_thread(self.query_one("#port-facts", Static).update, str(err))
-            return
-        self.app.call_from_thread(self.draw, data)
+            try:
+                data = self.app.source.port(self.port_name)
+            except control.ControlError as err:
+                self.app.call_from_thread(self.query_one("#port-facts", Static).update, str(err))
+                return
+            self.app.call_from_thread(self.draw, data)
+        finally:
+            self._fetching.release()
 
     def draw(self, data):
         self.query_one("#port-facts", Static).update(facts_text(data))
