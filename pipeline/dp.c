@@ -257,7 +257,14 @@ void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out) {
 
 void vs_port_stats_clear(struct vs_dp *dp, int port) {
     unsigned slot = port < 0 ? VS_MAX_PORTS : vs_stats_slot((uint16_t)port);
-    for (int i = 0; i < dp->n_workers; i++) memset(&dp->workers[i].stats[slot], 0, sizeof(struct vs_port_stats));
+    for (int i = 0; i < dp->n_workers; i++) {
+        struct vs_worker *w = &dp->workers[i];
+        memset(&w->stats[slot], 0, sizeof(struct vs_port_stats));
+        uint16_t n = atomic_load_explicit(&w->n_rxq, memory_order_acquire);
+        for (uint16_t q = 0; q < n; q++)
+            if (atomic_load_explicit(&w->rxq[q], memory_order_relaxed) >> 16 == (uint32_t)port)
+                w->rxq_stats[q].packets = w->rxq_stats[q].bytes = 0;
+    }
     memset(&dp->slow_stats[slot], 0, sizeof(struct vs_port_stats));
 }
 
@@ -498,6 +505,9 @@ static void worker_unassign_port(struct vs_dp *dp, int port) {
                 continue;
             }
             n--;
+            /* the counters follow their queue (a worker's increment racing this move is lost: counters only) */
+            w->rxq_stats[k] = w->rxq_stats[n];
+            memset(&w->rxq_stats[n], 0, sizeof(w->rxq_stats[n]));
             atomic_store_explicit(&w->rxq[k], atomic_load_explicit(&w->rxq[n], memory_order_relaxed),
                                   memory_order_release);
             atomic_store_explicit(&w->n_rxq, n, memory_order_release);
@@ -560,7 +570,13 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
             struct vs_port *port = dp->ports[rxq >> 16];
             uint16_t n = port->rx_burst(port, (uint16_t)rxq, pkts, VS_BURST);
             if (!n) continue;
-            for (uint16_t k = 0; k < n; k++) pkts[k]->in_port = port->id;
+            uint64_t bytes = 0;
+            for (uint16_t k = 0; k < n; k++) {
+                pkts[k]->in_port = port->id;
+                bytes += pkts[k]->len;
+            }
+            w->rxq_stats[i].packets += n;
+            w->rxq_stats[i].bytes += bytes;
             vs_process_burst(w, port, (uint16_t)rxq, pkts, n);
             got += n;
             w->wstats.bursts++;
@@ -583,6 +599,22 @@ void vs_worker_run(struct vs_dp *dp, int worker) {
     vs_tx_flush_all(w);
     vs_pool_cache_detach(&dp->pool);
     atomic_store_explicit(&w->online, false, memory_order_release);
+}
+
+void vs_rxq_stats_get(struct vs_dp *dp, int port, int queue, struct vs_rxq_stats *out) {
+    memset(out, 0, sizeof(*out));
+    out->worker = -1;
+    for (int wi = 0; wi < dp->n_workers; wi++) {
+        struct vs_worker *w = &dp->workers[wi];
+        uint16_t n = atomic_load_explicit(&w->n_rxq, memory_order_acquire);
+        for (uint16_t i = 0; i < n; i++) {
+            if (atomic_load_explicit(&w->rxq[i], memory_order_relaxed) != ((uint32_t)port << 16 | (uint16_t)queue))
+                continue;
+            out->packets = w->rxq_stats[i].packets;
+            out->bytes = w->rxq_stats[i].bytes;
+            out->worker = wi;
+        }
+    }
 }
 
 void vs_worker_stats_get(struct vs_dp *dp, int worker, struct vs_worker_stats *out) {

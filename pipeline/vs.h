@@ -301,6 +301,7 @@ struct vs_worker {
      * removes entries while the worker runs (release stores, read with acquire) */
     _Atomic uint16_t n_rxq;
     _Atomic uint32_t rxq[VS_MAX_PORTS * 2];
+    struct { uint64_t packets, bytes; } rxq_stats[VS_MAX_PORTS * 2];  /* per rxq[] entry, this worker only */
     struct vs_txq tx[VS_MAX_PORTS];
     struct vs_ring punt;      /* worker -> control plane */
     struct vs_ring inject;    /* control plane -> worker */

@@ -154,6 +154,12 @@ struct vs_capture_stats {
     int running;            /* 0 once stopped or max_frames written */
 };
 
+/* What one rx queue of a port received, and the worker polling it (-1: none). */
+struct vs_rxq_stats {
+    uint64_t packets, bytes;
+    int32_t worker;
+};
+
 struct vs_bridge_stats {
     uint64_t learned, moved, limit_refused, aged, entries;
 };
@@ -209,6 +215,7 @@ int vs_port_af_xdp_reattach(struct vs_dp *dp, int port, const char *ifname);
 int vs_port_af_xdp_modes(struct vs_dp *dp, int port);
 void vs_port_stats_get(struct vs_dp *dp, int port, struct vs_port_stats *out);
 void vs_port_stats_clear(struct vs_dp *dp, int port);
+void vs_rxq_stats_get(struct vs_dp *dp, int port, int queue, struct vs_rxq_stats *out);
 int vs_port_flush_files(struct vs_dp *dp);
 
 /* Logical interfaces: a port's own iface id equals its port id. */

@@ -17,7 +17,7 @@ from vswitch import config as config_mod
 from vswitch import admin, control, packets, state
 from vswitch.capture import Captures
 from vswitch import reload as reload_mod
-from vswitch.pipeline import CoreError, check, ffi, lib, port_stats
+from vswitch.pipeline import CoreError, check, ffi, lib, port_stats, punt_stats
 from vswitch.routing import AdjacencyTable, RouteTable, int_ip, mask
 from vswitch.slowpath import NS, SlowPath, L3Interface
 from vswitch.trace import Tracer
@@ -34,6 +34,7 @@ PUNT_BURST = 1000
 LIVE_POLL_SLEEP_S = 0.001
 WORKER_SAMPLE_S = 1.0               # busy % and rates cover the last second
 EVENTS_KEPT = 1000
+REFUSAL_EVENT_EVERY_S = 60.0        # a refusal that goes on (MAC limit, punt drops): one event a minute
 RELOAD_LINES_PRINTED = 50           # on the appliance's stderr; the client gets every line
 
 
@@ -95,6 +96,7 @@ class Appliance:
         self.worker_queues = [[] for _ in range(self.workers)]
         self.worker_cpus = self._choose_cpus()
         self.worker_rates = [state.idle_worker_rate() for _ in range(self.workers)]
+        self.refusals_told = {}         # (what, name) -> (count, monotonic time) of note_refusals' last event
         try:
             self._build()
         except Exception:
@@ -285,6 +287,7 @@ class Appliance:
                 if now >= next_sample:
                     self._sample_workers(now)
                     self.watch_links()
+                    self.note_refusals(now)
                     lib.vs_rcu_reclaim(self.dp)
                     next_sample = now + WORKER_SAMPLE_S
                 if stats_interval and now >= next_stats:
@@ -306,6 +309,34 @@ class Appliance:
     def watch_links(self):
         """Kernel interfaces that vanished or came back (admin.watch_links)."""
         admin.watch_links(self)
+
+    def note_refusals(self, now):
+        """An event when the core refused something: new MACs over a bridge's
+        mac_limit, punts over the policer's rate or into a full punt ring.
+        Looked at once a sample period (never per packet); the first refusal
+        of a kind is told at once, then at most every REFUSAL_EVENT_EVERY_S
+        with the count since, so a flood does not push every other event
+        out of the log."""
+        counts = {("mac_limit", row["name"]): row["limit_refused"] for row in state.bridges(self)}
+        for reason, s in punt_stats(self.dp).items():
+            counts[("punt_policed", reason)] = s["policed"]
+            counts[("punt_ring_full", reason)] = s["ring_full"]
+        for key, count in counts.items():
+            told, told_at = self.refusals_told.get(key, (0, None))
+            if count < told:                # counters cleared
+                self.refusals_told[key] = (count, told_at)
+                continue
+            if count == told or (told_at is not None and now - told_at < REFUSAL_EVENT_EVERY_S):
+                continue
+            self.refusals_told[key] = (count, now)
+            what, name = key
+            new = count - told
+            if what == "mac_limit":
+                self.log(f"bridge {name}: MAC limit reached, {new} new MAC(s) not learned", kind="limit")
+            elif what == "punt_policed":
+                self.log(f"punt {name}: {new} packet(s) over the rate limit dropped", kind="drop")
+            else:
+                self.log(f"punt {name}: {new} packet(s) dropped, punt queue full", kind="drop")
 
     def _open_control_socket(self, path):
         try:
@@ -332,7 +363,7 @@ class Appliance:
     def handle_request(self, req):
         cmd = req["cmd"]
         if cmd == "show":
-            return state.show(self, req["what"])
+            return state.show(self, req["what"], req.get("name"))
         try:
             if cmd == "clear":
                 return admin.clear(self, req["what"], req.get("name"))

@@ -12,7 +12,14 @@ CAPTURE_POLL_S = 0.2    # also renews the capture's lease (vswitch/capture.py LE
 TRACE_POLL_S = 0.1
 TRACE_DEFAULT_COUNT = 10
 TRACE_DEFAULT_TIMEOUT_S = 10.0
-SHOW_TARGETS = ("ports", "macs", "routes", "neighbors", "workers", "config", "events")
+SHOW_TARGETS = ("ports", "port", "macs", "routes", "neighbors", "workers", "config", "events")
+# `show port NAME`: the facts shown above its tables, in this order: (label, key)
+PORT_FACTS = [("driver", "driver"), ("interface", "interface"), ("pci", "pci"), ("link", "link"),
+              ("admin", "admin"), ("link speed (Mb/s)", "link_speed_mbps"), ("mtu", "mtu"), ("mac", "mac"),
+              ("virtio features", "virtio_features")]
+PORT_COUNTERS = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_dropped",
+                 "rx_errors", "tx_errors", "forwarded", "flooded", "punted")
+QUEUE_COLUMNS = [("QUEUE", "queue"), ("WORKER", "worker"), ("RX PKTS", "rx_packets"), ("RX BYTES", "rx_bytes")]
 # Columns of the human tables: (heading, key)
 SHOW_COLUMNS = {
     "ports": [("PORT", "name"), ("DRIVER", "driver"), ("LINK", "link"), ("RX PKTS", "rx_packets"),
@@ -88,6 +95,8 @@ def render_table(rows, columns):
 def show_text(what, data):
     if what == "config":
         return f"# {data['file']}\n{data['text']}"
+    if what == "port":
+        return port_text(data)
     if what == "events":
         return "\n".join(f"{time.strftime('%H:%M:%S', time.localtime(e['time']))} {e['kind']:<8} {e['message']}"
                          for e in data)
@@ -100,9 +109,25 @@ def show_text(what, data):
     return text
 
 
+def port_text(data):
+    def fact(value):
+        return "-" if value is None else str(value)
+    width = max(len(label) for label, _ in PORT_FACTS)
+    lines = [f"port {data['name']}"] + [f"  {label:<{width}}  {fact(data[key])}" for label, key in PORT_FACTS]
+    lines += ["", "counters:"] + [f"  {key:<{width}}  {data[key]}" for key in PORT_COUNTERS]
+    lines += ["", "rx queues:", render_table(data["queues"], QUEUE_COLUMNS) if data["queues"] else "  (none polled)"]
+    lines += ["", "drops by reason:"] + [f"  {reason:<24} {n}" for reason, n in data["drops"].items()]
+    return "\n".join(lines)
+
+
 def cmd_show(args):
+    if (args.what == "port") != (args.name is not None):
+        print("vswitch: `show port` takes a port name (vswitch show port NAME); the other tables take none",
+              file=sys.stderr)
+        return 2
+    fields = {"name": args.name} if args.name is not None else {}
     try:
-        data = control.request(args.socket, "show", what=args.what)
+        data = control.request(args.socket, "show", what=args.what, **fields)
     except control.ControlError as err:
         print(f"vswitch: {err}", file=sys.stderr)
         return 1
@@ -188,6 +213,14 @@ def cmd_trace(args):
     return 0 if got else 1
 
 
+def cmd_tui(args):
+    if args.interval <= 0:
+        print("vswitch: --interval must be a positive number of seconds", file=sys.stderr)
+        return 2
+    from vswitch.tui import app
+    return app.run(args.socket, args.interval)
+
+
 def write_state(appliance, path):
     import json
 
@@ -223,6 +256,7 @@ def build_parser():
     p = sub.add_parser("show", help="live state of the running appliance",
                        description="Live state from the running appliance: tables for people, --json for scripts.")
     p.add_argument("what", choices=SHOW_TARGETS)
+    p.add_argument("name", nargs="?", metavar="NAME", help="port: the port to show in depth")
     p.add_argument("--json", action="store_true", help="print JSON (the shapes SPEC.md fixes)")
     add_socket_option(p)
     p.set_defaults(func=cmd_show)
@@ -273,6 +307,13 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print JSON")
     add_socket_option(p)
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("tui", help="the terminal UI attached to a running appliance",
+                       description="Live ports, MACs, routes, neighbours, workers, config (with reload) and "
+                                   "events of the running appliance; ? lists the keys.")
+    add_socket_option(p)
+    p.add_argument("--interval", metavar="S", type=float, default=1.0, help="refresh every S seconds (default 1)")
+    p.set_defaults(func=cmd_tui)
 
     p = sub.add_parser("validate", help="check a config file without running it",
                        description="Check a config: exit 0 if valid, else 1 with FILE:LINE:COL: message lines.")

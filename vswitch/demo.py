@@ -2,15 +2,14 @@
 
 As root: an appliance namespace running `vswitch run configs/demo-netns.yaml`,
 two hosts on its bridge and one routed host, each joined by a veth pair
-whose appliance end is an af_packet port (the hosts' offloads left on);
-background pings between the bridged hosts and
-across the router; a refreshing `vswitch show ports` until Ctrl-C (or
---seconds N).  Everything is torn down on the way out: the appliance is
+whose appliance end is an af_packet port (the hosts' offloads left on); background pings between the bridged hosts and
+across the router; on a terminal the TUI (`vswitch tui`) until it quits,
+else a refreshing `vswitch show ports` until Ctrl-C (or --seconds N).  Everything is torn down on the way out: the appliance is
 stopped with SIGINT, the pings are ended by pid, the namespaces (and with
 them the veths) are deleted.
 
 Without root: says so and runs the pcap-replay demo instead
-(configs/demo-pcap-loop.yaml --stats).
+(configs/demo-pcap-loop.yaml; the TUI on a terminal, else --stats).
 
 No VLAN trunk host: that would need the kernel's 8021q module for the host
 side, which the development kernel does not have.
@@ -25,10 +24,13 @@ import sys
 import tempfile
 import time
 
+from vswitch.tui import app as tui_app
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB_CONFIG = os.path.join(ROOT, "configs", "demo-netns.yaml")
 FALLBACK_CONFIG = os.path.join(ROOT, "configs", "demo-pcap-loop.yaml")
 VSWITCH = [sys.executable, "-m", "vswitch"]
+SOCKET_WAIT_S = 20
 DEFAULT_SOCKET = os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "vswitch-demo.sock")
 
 # host namespace -> (its interface, the appliance's veth end, address/len, gateway)
@@ -124,13 +126,7 @@ class Lab:
         self.log = tempfile.NamedTemporaryFile(prefix="vswitch-demo-", suffix=".log", delete=False)
         self.appliance = self.popen("app", [*VSWITCH, "run", LAB_CONFIG, "--socket", socket_path], cwd=ROOT,
                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while show_ports(socket_path) is None:
-            if self.appliance.poll() is not None:
-                raise RuntimeError(f"vswitch run exited {self.appliance.returncode}:\n{self.log_text()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the appliance did not open {socket_path} in 20 s:\n{self.log_text()}")
-            time.sleep(0.2)
+        wait_for_socket(self.appliance, socket_path, self.log_text)
 
     def log_text(self):
         with open(self.log.name) as f:
@@ -207,6 +203,21 @@ def watch(lab, socket_path, seconds, clear):
         time.sleep(1)
 
 
+def interactive(args):
+    """On a terminal, not asked for a fixed run or JSON: show the TUI."""
+    return sys.stdin.isatty() and sys.stdout.isatty() and args.seconds is None and not args.json
+
+
+def wait_for_socket(proc, socket_path, log_text):
+    deadline = time.monotonic() + SOCKET_WAIT_S
+    while show_ports(socket_path) is None:
+        if proc.poll() is not None:
+            raise RuntimeError(f"vswitch run exited {proc.returncode}:\n{log_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the appliance did not open {socket_path} in {SOCKET_WAIT_S} s:\n{log_text()}")
+        time.sleep(0.2)
+
+
 def on_sigterm(signum, frame):
     raise Terminated()
 
@@ -218,7 +229,10 @@ def lab_demo(args):
         lab.build()
         lab.start_appliance(args.socket)
         lab.start_traffic()
-        watch(lab, args.socket, args.seconds, clear=not args.json)
+        if interactive(args):
+            tui_app.run(args.socket)        # quitting it tears the lab down
+        else:
+            watch(lab, args.socket, args.seconds, clear=not args.json)
         ports = show_ports(args.socket, as_json=args.json)
     except (KeyboardInterrupt, Terminated):
         pass
@@ -241,13 +255,27 @@ def lab_demo(args):
 
 
 def fallback_demo(args, reason):
+    tui = interactive(args)
     print(f"demo: {reason}: no namespace lab; showing the pcap-replay demo instead "
-          f"(vswitch run {os.path.relpath(FALLBACK_CONFIG, ROOT)} --stats)", file=sys.stderr)
-    proc = subprocess.Popen([*VSWITCH, "run", FALLBACK_CONFIG, "--stats", "--socket", args.socket], cwd=ROOT)
+          f"(vswitch run {os.path.relpath(FALLBACK_CONFIG, ROOT)} {'with the TUI' if tui else '--stats'})",
+          file=sys.stderr)
+    if tui:
+        # the appliance's messages would scribble over the TUI: into a log file
+        log = tempfile.NamedTemporaryFile(prefix="vswitch-demo-", suffix=".log", delete=False)
+        proc = subprocess.Popen([*VSWITCH, "run", FALLBACK_CONFIG, "--socket", args.socket], cwd=ROOT,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    else:
+        proc = subprocess.Popen([*VSWITCH, "run", FALLBACK_CONFIG, "--stats", "--socket", args.socket], cwd=ROOT)
     try:
-        proc.wait(timeout=args.seconds)
+        if tui:
+            wait_for_socket(proc, args.socket, lambda: open(log.name).read())
+            tui_app.run(args.socket)
+        else:
+            proc.wait(timeout=args.seconds)
     except (KeyboardInterrupt, Terminated, subprocess.TimeoutExpired):
         pass
+    except RuntimeError as e:
+        print(f"demo: {e}", file=sys.stderr)
     finally:
         interrupt(proc)
     return 0 if proc.returncode in (0, -signal.SIGINT) else proc.returncode

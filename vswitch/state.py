@@ -1,10 +1,11 @@
 """The appliance's state in the shapes SPEC.md fixes for `show ... --json`."""
 from vswitch import admin, packets
 from vswitch.control import ControlError
-from vswitch.pipeline import ffi, lib, port_stats, punt_stats
+from vswitch.pipeline import DROP_REASONS, ffi, lib, port_stats, punt_stats
 from vswitch.routing import ip_text
 
 MAC_DUMP_MAX = 1 << 20
+SYS_NET = "/sys/class/net"
 
 
 def ports(app):
@@ -20,6 +21,54 @@ def ports(app):
             "drops": s["drops"],
         })
     return rows
+
+
+def port(app, name):
+    """One port in depth (`show port NAME`): its counters with every drop
+    reason (zeros too), per-rx-queue counters, and what the driver knows.
+    Facts a driver does not have (a PCI address, virtio features, a link
+    speed off a kernel interface) are null."""
+    if name not in app.cfg.ports:
+        raise ControlError(f"no port called {name!r}; ports: {', '.join(app.cfg.ports)}")
+    cfg_port = app.cfg.ports[name]
+    pid = app.iface_ids[name]
+    row = next(r for r in ports(app) if r["name"] == name)
+    drops = port_stats(app.dp, pid)["drops"]
+    ifname = cfg_port.options.get("interface")
+    return {
+        **row,
+        "drops": {reason: drops.get(reason, 0) for reason in DROP_REASONS},
+        "interface": ifname, "pci": None, "virtio_features": None,
+        "link_speed_mbps": _kernel_link_speed(ifname) if ifname else None,
+        "mtu": cfg_port.mtu, "mac": app.router_mac(name),
+        "admin": "up" if lib.vs_port_admin_up(app.dp, pid) else "down",
+        "queues": _rx_queues(app, name, pid),
+    }
+
+
+def _rx_queues(app, name, pid):
+    rows = []
+    s = ffi.new("struct vs_rxq_stats *")
+    for queues in app.worker_queues:
+        for label in queues:
+            port_name, queue = label.rsplit(":", 1)
+            if port_name != name:
+                continue
+            lib.vs_rxq_stats_get(app.dp, pid, int(queue), s)
+            rows.append({"queue": int(queue), "worker": s.worker if s.worker >= 0 else None,
+                         "rx_packets": s.packets, "rx_bytes": s.bytes})
+    return sorted(rows, key=lambda r: r["queue"])
+
+
+def _kernel_link_speed(ifname):
+    """Mb/s as the kernel reports it; None when it does not know (a link
+    down, a virtual interface without a speed)."""
+    try:
+        with open(f"{SYS_NET}/{ifname}/speed") as f:
+            speed = int(f.read())
+    except (OSError, ValueError):
+        return None
+    return speed if speed > 0 else None
 
 
 def macs(app):
@@ -90,8 +139,10 @@ def workers(app):
     return rows
 
 
-def show(app, what):
-    """`vswitch show WHAT`: the data behind both the table and --json."""
+def show(app, what, name=None):
+    """`vswitch show WHAT [NAME]`: the data behind both the table and --json."""
+    if what == "port":
+        return port(app, name)
     if what == "config":
         return {"file": app.cfg.path, "text": app.cfg.source_text}
     if what == "events":
