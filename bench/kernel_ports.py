@@ -27,10 +27,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, ROOT)
 
-import netns           # noqa: E402  (the e2e tests' namespace lab)
-import vswitch_bench   # noqa: E402
+import vswitch_bench                  # noqa: E402
+from vswitch import netlab as netns   # noqa: E402  (the namespace lab of the e2e tests and the demo)
 
 GENERATOR_CPU = 0
 WORKER_CPU = 1
@@ -75,12 +75,8 @@ class Topology:
         self.lab = netns.Lab()
         for short in ("src", "dut", "snk"):
             self.lab.add_ns(short)
-        for a, ia, b, ib in (("src", "s0", "dut", "d0"), ("dut", "d1", "snk", "k0")):
-            netns.run("ip", "link", "add", ia, "netns", self.lab.ns(a), "type", "veth", "peer", "name", ib,
-                      "netns", self.lab.ns(b))
-            for short, ifname in ((a, ia), (b, ib)):
-                self.lab.no_offloads(short, ifname)
-                self.lab.exec(short, "ip", "link", "set", ifname, "up")
+        self.lab.veth("src", "s0", "dut", "d0", offloads=False)   # plain frames for every forwarder alike
+        self.lab.veth("dut", "d1", "snk", "k0", offloads=False)
         self.lab.exec("snk", "ip", "link", "set", "k0", "xdp", "obj", xdp_drop_object(build_dir), "sec", "xdp")
         self.sink_mac = self.lab.mac("snk", "k0")
 

@@ -1,18 +1,19 @@
 """`make demo`: the appliance on a live lab of network namespaces.
 
 As root: an appliance namespace running `vswitch run configs/demo-netns.yaml`,
-two hosts on its bridge and one routed host, each joined by a veth pair
-whose appliance end is an af_packet port (the hosts' offloads left on); background pings between the bridged hosts and
-across the router; on a terminal the TUI (`vswitch tui`) until it quits,
-else a refreshing `vswitch show ports` until Ctrl-C (or --seconds N).  Everything is torn down on the way out: the appliance is
-stopped with SIGINT, the pings are ended by pid, the namespaces (and with
-them the veths) are deleted.
+two hosts on its bridge, a third on VLAN 10 of a trunk port (its frames
+tagged by the kernel: netlab.Lab.vlan_host) in the same bridge, and one
+routed host, each joined by a veth pair whose appliance end is an af_packet
+port (the hosts' offloads left on); background pings between the bridged
+hosts, from the VLAN host and across the router, and an iperf3 TCP stream
+(20 Mbit/s) across the router; on a terminal the TUI (`vswitch tui`) until
+it quits, else a refreshing `vswitch show ports` until Ctrl-C (or --seconds
+N).  Everything is torn down on the way out: the appliance is stopped with
+SIGINT, the traffic is ended by pid, the namespaces (and with them the
+veths) are deleted.
 
 Without root: says so and runs the pcap-replay demo instead
 (configs/demo-pcap-loop.yaml; the TUI on a terminal, else --stats).
-
-No VLAN trunk host: that would need the kernel's 8021q module for the host
-side, which the development kernel does not have.
 """
 import argparse
 import json
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 
+from vswitch import netlab
 from vswitch.tui import app as tui_app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,15 +35,17 @@ VSWITCH = [sys.executable, "-m", "vswitch"]
 SOCKET_WAIT_S = 20
 DEFAULT_SOCKET = os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "vswitch-demo.sock")
 
-# host namespace -> (its interface, the appliance's veth end, address/len, gateway)
+# host namespace -> (the appliance's veth end, address/len, gateway, VLAN tag on the wire or None)
 HOSTS = {
-    "h1": ("eth0", "lan1", "10.0.1.11/24", "10.0.1.1"),
-    "h2": ("eth0", "lan2", "10.0.1.12/24", "10.0.1.1"),
-    "r1": ("eth0", "wan", "10.0.2.2/24", "10.0.2.1"),
+    "h1": ("lan1", "10.0.1.11/24", "10.0.1.1", None),
+    "h2": ("lan2", "10.0.1.12/24", "10.0.1.1", None),
+    "v1": ("trunk", "10.0.1.13/24", "10.0.1.1", 10),
+    "r1": ("wan", "10.0.2.2/24", "10.0.2.1", None),
 }
-# (from host, to address): switched h1 <-> h2, routed h1 -> r1 and r1 -> h2
-PINGS = [("h1", "10.0.1.12"), ("h1", "10.0.2.2"), ("r1", "10.0.1.12")]
-
+HOST_IF = "eth0"
+# (from host, to address): switched h1 <-> h2, tagged v1 -> h1, routed h1 -> r1, r1 -> h2 and v1 -> r1
+PINGS = [("h1", "10.0.1.12"), ("v1", "10.0.1.11"), ("h1", "10.0.2.2"), ("r1", "10.0.1.12"), ("v1", "10.0.2.2")]
+IPERF = ("h1", "r1", "10.0.2.2", "20M")   # client, server, server address, rate: TCP across the router
 
 
 def interrupt(proc, timeout=15):
@@ -59,66 +63,39 @@ class Terminated(Exception):
     """SIGTERM: leave the way Ctrl-C does, through the teardown."""
 
 
-def run(*cmd, check=True, timeout=30):
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=timeout)
-
-
 def why_no_lab():
     """None when a namespace lab can be built here, else the reason."""
     if os.geteuid() != 0:
         return "not root"
-    for tool in ("ip", "ping"):
+    for tool in ("ip", "ping", "tc", "clang"):
         if not shutil.which(tool):
             return f"the `{tool}` command is missing (make system-packages)"
-    probe = f"vsdemo-probe-{os.getpid()}"
-    r = run("ip", "netns", "add", probe, check=False)
-    if r.returncode != 0:
-        return f"`ip netns add` is not permitted here: {r.stderr.strip()}"
-    run("ip", "netns", "del", probe, check=False)
+    try:
+        netlab.probe()
+    except netlab.Unavailable as why:
+        return str(why)
     return None
 
 
-class Lab:
-    """The demo's namespaces (named after this pid) and what runs in them."""
+class DemoLab(netlab.Lab):
+    """The demo's namespaces and what runs in them."""
 
     def __init__(self):
-        self.tag = str(os.getpid())
-        self.namespaces = []
+        super().__init__()
         self.pings = []          # (from, to, Popen)
+        self.iperf = []          # server, client
         self.appliance = None
         self.appliance_rc = None
         self.log = None
 
-    def ns(self, short):
-        return f"vsdemo-{short}-{self.tag}"
-
-    def exec(self, short, *cmd, check=True):
-        return run("ip", "netns", "exec", self.ns(short), *cmd, check=check)
-
-    def popen(self, short, cmd, **kwargs):
-        return subprocess.Popen(["ip", "netns", "exec", self.ns(short), *cmd], **kwargs)
-
-    def add_ns(self, short):
-        run("ip", "netns", "add", self.ns(short))
-        self.namespaces.append(self.ns(short))
-        self.exec(short, "ip", "link", "set", "lo", "up")
-        self.exec(short, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
-        self.exec(short, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
-
-    def veth(self, host, host_if, app_if):
-        """A veth pair made inside the namespaces (never in the root one), both ends up."""
-        run("ip", "link", "add", host_if, "netns", self.ns(host), "type", "veth", "peer", "name", app_if,
-            "netns", self.ns("app"))
-        for short, ifname in ((host, host_if), ("app", app_if)):
-            self.exec(short, "ip", "link", "set", ifname, "up")
-
     def build(self):
         self.add_ns("app")
-        for host, (host_if, app_if, address, gateway) in HOSTS.items():
+        for host, (app_if, address, gateway, vid) in HOSTS.items():
             self.add_ns(host)
-            self.veth(host, host_if, app_if)
-            self.exec(host, "ip", "addr", "add", address, "dev", host_if)
-            self.exec(host, "ip", "route", "add", "default", "via", gateway)
+            self.veth(host, HOST_IF, "app", app_if)
+            if vid is not None:
+                self.vlan_host(host, HOST_IF, vid)
+            self.host(host, HOST_IF, address, gateway)
 
     def start_appliance(self, socket_path):
         if os.path.exists(socket_path):
@@ -137,6 +114,12 @@ class Lab:
             proc = self.popen(host, ["ping", "-q", "-i", "0.2", "-W", "1", address], stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             self.pings.append((host, address, proc))
+        if shutil.which("iperf3"):
+            client, server, address, rate = IPERF
+            quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            self.iperf.append(self.popen(server, ["iperf3", "-s"], **quiet))
+            time.sleep(0.3)
+            self.iperf.append(self.popen(client, ["iperf3", "-c", address, "-t", "0", "-b", rate], **quiet))
 
     def stop_traffic(self):
         """SIGINT each ping (by pid): it prints its summary; return {"h1 -> 10.0.1.12": received}."""
@@ -151,6 +134,9 @@ class Lab:
                 out, _ = proc.communicate()
             results[f"{host} -> {address}"] = ping_received(out or "")
         self.pings.clear()
+        for proc in reversed(self.iperf):
+            interrupt(proc, timeout=5)
+        self.iperf.clear()
         return results
 
     def stop_appliance(self):
@@ -163,9 +149,7 @@ class Lab:
         """Everything down, in reverse; safe to call twice."""
         results = self.stop_traffic()
         self.appliance_rc = self.stop_appliance()
-        for name in reversed(self.namespaces):
-            run("ip", "netns", "del", name, check=False)
-        self.namespaces.clear()
+        super().close()
         if self.log is not None:
             self.log.close()
             os.unlink(self.log.name)
@@ -223,7 +207,7 @@ def on_sigterm(signum, frame):
 
 
 def lab_demo(args):
-    lab = Lab()
+    lab = DemoLab()
     pings, ports, rc = {}, None, 0
     try:
         lab.build()

@@ -1,7 +1,7 @@
 /* vlan_tag.c — a Linux host on a VLAN trunk without the 8021q module: tc
  * BPF programs (direct action, on the host's clsact qdisc) push tag VID on
  * every frame it sends and pop the tag of every frame it receives, with the
- * kernel's own bpf_skb_vlan_push/pop helpers.  Built by netns.Lab.vlan_host
+ * kernel's own bpf_skb_vlan_push/pop helpers.  Built by netlab.Lab.vlan_host
  * with `clang -target bpf -DVID=N`; no headers, so the helpers are called by
  * their numbers (include/uapi/linux/bpf.h). */
 #define TC_ACT_OK 0
