@@ -64,16 +64,21 @@ def live(tmp_path):
     sock = str(tmp_path / "vswitch.sock")
     proc = subprocess.Popen([*VSWITCH, "run", str(tmp_path / "vswitch.yaml"), "--socket", sock], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while not os.path.exists(sock) or not forwarding(sock):
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, "the appliance never forwarded"
-        time.sleep(0.05)
     try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock) or not forwarding(sock):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the appliance never forwarded"
+            time.sleep(0.05)
         yield sock
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        try:
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def pcap_records(path):
