@@ -130,7 +130,7 @@ int vs_capture_start(struct vs_dp *dp, int port, const char *path, uint64_t max_
     cap->wall_offset_ns = dp->offline ? 0 : (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
     cap->running = true;
     dp->captures[port] = cap;
-    atomic_store_explicit(&dp->ports[port]->capture, cap, memory_order_release);
+    atomic_store_explicit(&dp->capture_on[port], cap, memory_order_release);
     return 0;
 }
 
@@ -142,7 +142,7 @@ static uint64_t ring_dropped(struct vs_capture *cap) {
 
 /* Workers stop copying; once none can still be, the rings are the control plane's alone. */
 static void detach(struct vs_dp *dp, int port, struct vs_capture *cap) {
-    atomic_store_explicit(&dp->ports[port]->capture, NULL, memory_order_release);
+    atomic_store_explicit(&dp->capture_on[port], NULL, memory_order_release);
     vs_rcu_synchronize(dp);
     cap->running = false;
 }

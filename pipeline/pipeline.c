@@ -51,7 +51,7 @@ static void tx_flush(struct vs_worker *w, uint16_t port_id) {
     uint16_t queue = w->id % port->n_txq;
     bool shared = port->n_txq < dp->n_workers;
     /* copied before the driver owns them; only what it took counts as sent */
-    struct vs_capture *cap = atomic_load_explicit(&port->capture, memory_order_acquire);
+    struct vs_capture *cap = atomic_load_explicit(&dp->capture_on[port_id], memory_order_acquire);
     uint16_t copied = VS_UNLIKELY(cap != NULL) ? vs_capture_tx_copy(w, cap, q->pkts, n) : 0;
     if (shared) pthread_mutex_lock(&dp->tx_lock[port_id]);
     uint16_t sent = port->tx_burst(port, queue, q->pkts, n);
@@ -513,7 +513,7 @@ static __attribute__((noinline, cold)) uint16_t trace_some(struct vs_worker *w, 
 }
 
 void vs_process_burst(struct vs_worker *w, struct vs_port *port, uint16_t queue, struct vs_pkt **pkts, uint16_t n) {
-    struct vs_capture *cap = atomic_load_explicit(&port->capture, memory_order_acquire);
+    struct vs_capture *cap = atomic_load_explicit(&w->dp->capture_on[port->id], memory_order_acquire);
     if (VS_UNLIKELY(cap != NULL)) vs_capture_rx(w, cap, pkts, n);  /* as received: before any tag is popped */
     if (VS_UNLIKELY(atomic_load_explicit(&w->dp->trace_budget, memory_order_relaxed) != 0)) {
         uint16_t traced = trace_some(w, queue, pkts, n);

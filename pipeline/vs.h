@@ -95,9 +95,6 @@ struct vs_port {
     void (*close)(struct vs_port *port);
     void *priv;
     struct vs_pool *pool;
-    /* set while `vswitch capture` runs on this port: workers load it once
-     * per burst and per tx flush (capture.c) */
-    _Atomic(struct vs_capture *) capture;
     uint64_t load_drops[VS_DROP_MAX];     /* counted by the driver while loading (pcap) */
     int16_t vlan_iface[4096]; /* VID -> iface id, -1 where no vlans: entry */
 };
@@ -343,7 +340,10 @@ struct vs_dp {
     /* received packets still to trace, claimed by workers a burst at a time;
      * 0 (the usual) costs one load and one branch per burst */
     _Atomic uint32_t trace_budget;
-    struct vs_capture *captures[VS_MAX_PORTS];  /* control plane's handle; port->capture is what workers see */
+    struct vs_capture *captures[VS_MAX_PORTS];  /* the control plane's handles */
+    /* what workers see: set while `vswitch capture` runs on a port, loaded
+     * once per burst and per tx flush (capture.c) */
+    _Atomic(struct vs_capture *) capture_on[VS_MAX_PORTS];
 };
 
 /* ---- RCU (rcu.c) ---------------------------------------------------------- */
