@@ -534,6 +534,10 @@ int vs_port_remove(struct vs_dp *dp, int port) {
             vs_set_error("port %s carries VLAN %d", old->name, v);
             return -1;
         }
+    if (dp->captures[port]) {   /* the control plane normally ends it first */
+        struct vs_capture_stats last;
+        vs_capture_stop(dp, port, &last);
+    }
     old->admin_up = 0;
     atomic_store_explicit(&old->oper_up, 0, memory_order_release);
     worker_unassign_port(dp, port);
