@@ -5,10 +5,12 @@ import signal
 import threading
 
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import App
 from textual.binding import Binding
 
 from vswitch import control
+from vswitch.capture import follow
 from vswitch.tui.screens import SCREENS
 from vswitch.tui.screens.help import HelpScreen
 from vswitch.tui.screens.port import PortScreen
@@ -26,7 +28,17 @@ CSS = """
 #port-queues { height: auto; max-height: 8; }
 #port-drops { height: 1fr; border-top: solid $primary; }
 #reload-result { padding: 0 1; height: auto; max-height: 12; }
-HelpScreen { align: center middle; }
+#captures, #port-capture { display: none; color: $warning; padding: 0 1; text-style: bold; }
+#trace-controls { height: 1; padding: 0 1; }
+#trace-count-label { width: auto; padding-right: 1; }
+#trace-count { width: 8; }
+#trace-status { width: 1fr; padding-left: 2; }
+#trace-packets { height: 1fr; }
+#trace-steps-scroll { height: 1fr; border-top: solid $primary; padding: 0 1; }
+HelpScreen, CaptureDialog { align: center middle; }
+#capture { width: 72; max-width: 100%; height: auto; border: thick $primary; background: $surface; padding: 0 1; }
+#capture Input { margin-bottom: 1; }
+#capture .hint { color: $text-muted; }
 #help { width: 72; max-width: 100%; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 1 2; }
 """
 
@@ -51,6 +63,8 @@ class VswitchApp(App):
         self.error = None           # why the last poll failed, None while connected
         self.events = EventHistory()
         self._polling = threading.Lock()    # one poll at a time: Source keeps the last reading
+        # the captures this TUI started: port -> {"running", "status" (the latest), "error", "stop" (an Event)}
+        self.capturing = {}
 
     def on_mount(self):
         self.sub_title = self.source.socket_path
@@ -96,6 +110,46 @@ class VswitchApp(App):
 
     def open_port(self, name):
         self.push_screen(PortScreen(name))
+
+    def start_capture(self, port, path, count):
+        if self.capturing.get(port, {}).get("running"):
+            return
+        stop = threading.Event()
+        self.capturing[port] = {"running": True, "status": None, "error": None, "stop": stop}
+        self.follow_capture(port, path, count, stop)
+
+    def stop_capture(self, port):
+        """This TUI's capture on `port` stops through its follower; another client's by capture_stop."""
+        followed = self.capturing.get(port)
+        if followed is not None and followed["running"]:
+            followed["stop"].set()
+        else:
+            self.request_capture_stop(port)
+
+    @work(thread=True, group="capture")
+    def follow_capture(self, port, path, count, stop):
+        worker = get_current_worker()       # the app quitting cancels it: the capture is stopped, not left to its lease
+
+        def update(status):
+            self.call_from_thread(self.capture_update, port, status)
+        try:
+            update(follow(self.source.request, port, count, path, started=update, progress=update,
+                          stopped=lambda: stop.is_set() or worker.is_cancelled))
+        except control.ControlError as err:
+            self.call_from_thread(self.capture_update, port, None, str(err))
+
+    @work(thread=True, group="capture")
+    def request_capture_stop(self, port):
+        try:
+            self.source.request("capture_stop", port=port)
+        except control.ControlError as err:
+            self.call_from_thread(self.events.note, f"capture on {port} not stopped: {err}")
+
+    def capture_update(self, port, status, error=None):
+        followed = self.capturing[port]
+        followed.update(running=error is None and status["running"], error=error)
+        if status is not None:
+            followed["status"] = status
 
     def action_help(self):
         if isinstance(self.screen, HelpScreen):

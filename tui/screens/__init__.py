@@ -1,9 +1,9 @@
-"""The screens, and the keys that switch to them.  A new screen (a Trace
-screen, say) is one line in SCREENS."""
+"""The screens, and the keys that switch to them.  A new screen is one line in SCREENS."""
 from vswitch.tui.screens.config import ConfigScreen
 from vswitch.tui.screens.log import LogScreen
 from vswitch.tui.screens.ports import PortsScreen
 from vswitch.tui.screens.tables import MacsScreen, NeighborsScreen, RoutesScreen, WorkersScreen
+from vswitch.tui.screens.trace import TraceScreen
 
 # (key, mode name, footer label, screen class); the first is the home screen
 SCREENS = [
@@ -14,4 +14,5 @@ SCREENS = [
     ("w", "workers", "Workers", WorkersScreen),
     ("c", "config", "Config", ConfigScreen),
     ("l", "log", "Log", LogScreen),
+    ("t", "trace", "Trace", TraceScreen),
 ]
