@@ -36,7 +36,7 @@ CSS = """
 #trace-packets { height: 1fr; }
 #trace-steps-scroll { height: 1fr; border-top: solid $primary; padding: 0 1; }
 HelpScreen, CaptureDialog { align: center middle; }
-#capture { width: 72; max-width: 100%; height: auto; border: thick $primary; background: $surface; padding: 0 1; }
+#capture { width: 72; max-width: 100%; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
 #capture Input { margin-bottom: 1; }
 #capture .hint { color: $text-muted; }
 #help { width: 72; max-width: 100%; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 1 2; }

@@ -73,8 +73,8 @@ async def test_capture_from_the_ports_screen(appliance, tmp_path):
         app.screen.query_one("#capture-count", Input).value = "50"
         await pilot.press("enter")
         progress = app.screen.query_one("#capture-progress", Static)
-        await until(pilot, lambda: text_of(progress).endswith("complete"), "the capture to reach its count")
-        assert text_of(progress).startswith(f"capture on src into {counted}: 50 of 50 written, ")
+        await until(pilot, lambda: text_of(progress).endswith(": complete"), "the capture to reach its count")
+        assert text_of(progress).startswith(f"capture src → {counted}: 50/50 written, ")
         frames = rdpcap(str(counted))
         assert len(frames) == 50
         assert all(f[Ether].src == "02:00:00:00:02:0a" and f[Ether].dst == "02:00:00:00:02:01" for f in frames)
@@ -84,7 +84,7 @@ async def test_capture_from_the_ports_screen(appliance, tmp_path):
         await pilot.press("enter", "escape")
         assert isinstance(app.screen, PortsScreen)
         line = app.screen.query_one("#captures", Static)
-        await until(pilot, lambda: line.display and f"capture on out into {until_stopped}: " in text_of(line),
+        await until(pilot, lambda: line.display and text_of(line).startswith(f"capturing out → {until_stopped}: "),
                     "the running capture on the ports screen")
         await until(pilot, lambda: app.capturing["out"]["status"]["written"] >= 100, "frames routed out of out")
         await pilot.press("x")

@@ -21,11 +21,10 @@ def default_file(port):
 
 
 def status_text(status):
-    """'capture on P into F: 12 of 100 written, 0 dropped, running' (or how it ended)."""
-    of = f" of {status['count']}" if status["count"] else ""
-    state = "running" if status["running"] else status["outcome"] or "ended"
-    return (f"capture on {status['port']} into {status['file']}: {status['written']}{of} written, "
-            f"{status['dropped']} dropped, {state}")
+    """'capturing P → F: 12/100 written, 0 dropped' (80 columns' worth), or how it ended."""
+    of = f"/{status['count']}" if status["count"] else ""
+    text = f"{status['port']} → {status['file']}: {status['written']}{of} written, {status['dropped']} dropped"
+    return f"capturing {text}" if status["running"] else f"capture {text}: {status['outcome'] or 'ended'}"
 
 
 class PortActionsScreen(VswitchScreen):
@@ -55,12 +54,11 @@ class CaptureDialog(ModalScreen):
 
     def compose(self):
         with Vertical(id="capture"):
-            yield Static(Text(f"capture on {self.port}: every frame it receives and sends, into a pcap file",
-                              style="bold"))
-            yield Static("file (on the appliance's machine):")
-            yield Input(default_file(self.port), id="capture-file")
+            yield Static(Text(f"capture on {self.port}: the frames it receives and sends", style="bold"))
+            yield Static("pcap file (on the appliance's machine):")
+            yield Input(default_file(self.port), compact=True, id="capture-file")
             yield Static("frames (0: until x):")
-            yield Input(str(DEFAULT_COUNT), type="integer", id="capture-count")
+            yield Input(str(DEFAULT_COUNT), type="integer", compact=True, id="capture-count")
             yield Static("", id="capture-progress")
             yield Static("Enter starts   x stops   escape closes (the capture goes on)", classes="hint")
 

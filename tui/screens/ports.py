@@ -13,7 +13,7 @@ COLUMNS = [("name", "PORT", "up"), ("link", "LINK", "up"),
            ("drops", "DROPS", "down"), ("errors", "ERRS", "down"),
            ("rx_trend", "RX trend", None), ("tx_trend", "TX trend", None),
            ("rx_packets", "RX pkts", "down"), ("tx_packets", "TX pkts", "down"), ("driver", "DRIVER", "up")]
-RATES_NOTE = "L2 rates (frame bytes x 8; no preamble, FCS, gap)  Enter: detail  s: sort  k: capture"
+RATES_NOTE = "L2 rates (frame bytes x 8; no preamble, FCS, gap)  Enter: detail  s: sort"
 
 
 def port_cells(row):

@@ -87,7 +87,7 @@ class TraceScreen(VswitchScreen):
         except control.ControlError as err:
             call(self.query_one("#trace-status", Static).update, Text(str(err), style="bold red"))
             return
-        if len(status["packets"]) >= count:
+        if len(status["packets"]) + status["lost"] >= count:
             outcome = "done"
         elif self._stop.is_set():
             outcome = "stopped"
