@@ -5,7 +5,6 @@ import signal
 import threading
 
 from textual import work
-from textual.worker import get_current_worker
 from textual.app import App
 from textual.binding import Binding
 
@@ -65,6 +64,12 @@ class VswitchApp(App):
         self._polling = threading.Lock()    # one poll at a time: Source keeps the last reading
         # the captures this TUI started: port -> {"running", "status" (the latest), "error", "stop" (an Event)}
         self.capturing = {}
+        # set on quitting: thread workers still waiting (a trace, a capture) stop and leave the UI alone;
+        # Textual does not cancel them, and the process waits for its threads
+        self.quitting = threading.Event()
+
+    def on_unmount(self):
+        self.quitting.set()
 
     def on_mount(self):
         self.sub_title = self.source.socket_path
@@ -100,6 +105,8 @@ class VswitchApp(App):
         self._draw()
 
     def _draw(self):
+        if not self.is_running:
+            return      # quitting: a poll that lands now finds the screens being taken apart
         if not self.screen_stack:
             return      # between modes: the next screen draws itself when it resumes
         screen = self.screen
@@ -128,15 +135,16 @@ class VswitchApp(App):
 
     @work(thread=True, group="capture")
     def follow_capture(self, port, path, count, stop):
-        worker = get_current_worker()       # the app quitting cancels it: the capture is stopped, not left to its lease
+        followed = self.capturing[port]
 
-        def update(status):
-            self.call_from_thread(self.capture_update, port, status)
+        def update(status):     # read by the capture dialog's timer: single assignments, no call into the UI
+            followed["status"] = status
         try:
             update(follow(self.source.request, port, count, path, started=update, progress=update,
-                          stopped=lambda: stop.is_set() or worker.is_cancelled))
+                          stopped=lambda: stop.is_set() or self.quitting.is_set()))
         except control.ControlError as err:
-            self.call_from_thread(self.capture_update, port, None, str(err))
+            followed["error"] = str(err)
+        followed["running"] = False
 
     @work(thread=True, group="capture")
     def request_capture_stop(self, port):
@@ -144,12 +152,6 @@ class VswitchApp(App):
             self.source.request("capture_stop", port=port)
         except control.ControlError as err:
             self.call_from_thread(self.events.note, f"capture on {port} not stopped: {err}")
-
-    def capture_update(self, port, status, error=None):
-        followed = self.capturing[port]
-        followed.update(running=error is None and status["running"], error=error)
-        if status is not None:
-            followed["status"] = status
 
     def action_help(self):
         if isinstance(self.screen, HelpScreen):

@@ -296,7 +296,7 @@ def build_parser():
 
     p = sub.add_parser("tui", help="the terminal UI attached to a running appliance",
                        description="Live ports, MACs, routes, neighbours, workers, config (with reload) and "
-                                   "events of the running appliance; ? lists the keys.")
+                                   "events of the running appliance, trace and capture; ? lists the keys.")
     add_socket_option(p)
     p.add_argument("--interval", metavar="S", type=float, default=1.0, help="refresh every S seconds (default 1)")
     p.set_defaults(func=cmd_tui)

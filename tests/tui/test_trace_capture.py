@@ -14,7 +14,7 @@ from vswitch.tui.screens.trace import TraceScreen
 
 pytestmark = pytest.mark.asyncio
 
-TRACED = 12
+TRACED = 80              # more than two bursts of 32: both src and lan among them, whichever comes first
 PCAP_HEADER, PCAP_RECORD_HEADER = 24, 16
 FRAME_LEN = {"src": 60, "lan": 42}      # tui_lab's pcaps: routed UDP padded to 60, unpadded broadcasts
 

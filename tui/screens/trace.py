@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import work
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Static
+from textual.worker import WorkerState
 
 from vswitch import control
 from vswitch.cli import TRACE_DEFAULT_COUNT, TRACE_DEFAULT_TIMEOUT_S
@@ -48,6 +49,7 @@ class TraceScreen(VswitchScreen):
         super().__init__()
         self.packets = []                   # the latest status's packets, in the order traced
         self._stop = threading.Event()      # x: the running trace stops waiting
+        self.tracing = False                # one at a time: a second would disarm the first's
 
     def body(self):
         with Horizontal(id="trace-controls"):
@@ -71,21 +73,32 @@ class TraceScreen(VswitchScreen):
             self.query_one("#trace-status", Static).update(Text(f"packets to trace: a whole number, not {text!r} "
                                                                 "(e edits it)", style="bold red"))
             return
+        if self.tracing:
+            self.query_one("#trace-status", Static).update(Text("a trace is running; x stops it", style="bold red"))
+            return
         self._stop.clear()
+        self.tracing = True
         self.trace(int(text))
+
+    def on_worker_state_changed(self, event):
+        if event.worker.group == "trace" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR,
+                                                               WorkerState.CANCELLED):
+            self.tracing = False
 
     def action_stop(self):
         self._stop.set()
 
-    @work(thread=True, exclusive=True, group="trace")
+    @work(thread=True, group="trace")
     def trace(self, count):
         call = self.app.call_from_thread
         try:
             status = collect(self.app.source.request, count, TRACE_DEFAULT_TIMEOUT_S,
-                             armed=lambda s: call(self.draw, s, count),
-                             progress=lambda s: call(self.draw, s, count), stopped=self._stop.is_set)
+                             armed=lambda s: call(self.draw, s, count), progress=lambda s: call(self.draw, s, count),
+                             stopped=lambda: self._stop.is_set() or self.app.quitting.is_set())
         except control.ControlError as err:
             call(self.query_one("#trace-status", Static).update, Text(str(err), style="bold red"))
+            return
+        if self.app.quitting.is_set():
             return
         if len(status["packets"]) + status["lost"] >= count:
             outcome = "done"
