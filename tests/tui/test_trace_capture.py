@@ -7,8 +7,10 @@ from scapy.all import IP, Ether, PcapReader, rdpcap
 from textual.widgets import Input, Static
 
 from test_live import SIZE, rows, run, text_of, until
+from vswitch import control
 from vswitch.trace import render_packet
 from vswitch.tui.screens.capture import CaptureDialog
+from vswitch.tui.screens.port import PortScreen
 from vswitch.tui.screens.ports import PortsScreen
 from vswitch.tui.screens.trace import TraceScreen
 
@@ -16,6 +18,7 @@ pytestmark = pytest.mark.asyncio
 
 TRACED = 80              # more than two bursts of 32: both src and lan among them, whichever comes first
 PCAP_HEADER, PCAP_RECORD_HEADER = 24, 16
+QUIT_STOPS_S = 2                # well inside the appliance's 10 s lease
 FRAME_LEN = {"src": 60, "lan": 42}      # tui_lab's pcaps: routed UDP padded to 60, unpadded broadcasts
 
 
@@ -100,3 +103,30 @@ async def test_capture_from_the_ports_screen(appliance, tmp_path):
             "routed to the next hop"
         events = [e["message"] for e in app.events.items]
         assert any(m.startswith("capture on out stopped") for m in events), "the appliance's event in the log"
+
+
+async def test_capture_from_the_port_detail_and_quitting_stops_it(appliance, tmp_path):
+    """k in a port's detail; the capture shown there while it runs; quitting
+    the TUI stops it at once (not after the appliance's 10 s lease)."""
+    app = run(appliance.socket)
+    pcap = tmp_path / "lan.pcap"
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and rows(app) == ["src", "out", "lan", "srv"],
+                    "the ports")
+        await pilot.press("down", "down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, PortScreen), "lan's detail")
+        await pilot.press("k")
+        assert app.screen.port == "lan"
+        app.screen.query_one("#capture-file", Input).value = str(pcap)
+        app.screen.query_one("#capture-count", Input).value = "0"
+        await pilot.press("enter", "escape")
+        line = app.screen.query_one("#port-capture", Static)
+        await until(pilot, lambda: line.display and text_of(line).startswith(f"capturing lan → {pcap}: "),
+                    "the capture in the port's detail")
+    deadline = time.monotonic() + QUIT_STOPS_S      # the follower wakes from its poll's sleep, then stops it
+    while (status := control.request(appliance.socket, "capture_status"))[0]["running"]:
+        assert time.monotonic() < deadline, "the capture still runs after quitting"
+        time.sleep(0.05)
+    [status] = status
+    assert status["port"] == "lan" and status["outcome"] == "stopped"
+    assert pcap.stat().st_size == PCAP_HEADER + status["written"] * (PCAP_RECORD_HEADER + FRAME_LEN["lan"])
