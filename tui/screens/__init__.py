@@ -8,11 +8,11 @@ from vswitch.tui.screens.trace import TraceScreen
 # (key, mode name, footer label, screen class); the first is the home screen
 SCREENS = [
     ("p", "ports", "Ports", PortsScreen),
+    ("t", "trace", "Trace", TraceScreen),      # second: in the footer even at 80 columns
     ("m", "macs", "MACs", MacsScreen),
     ("r", "routes", "Routes", RoutesScreen),
     ("n", "neighbors", "Neighbours", NeighborsScreen),
     ("w", "workers", "Workers", WorkersScreen),
     ("c", "config", "Config", ConfigScreen),
     ("l", "log", "Log", LogScreen),
-    ("t", "trace", "Trace", TraceScreen),
 ]

@@ -43,7 +43,7 @@ def progress_text(status, asked, outcome=None):
 
 class TraceScreen(VswitchScreen):
     AUTO_FOCUS = "#trace-packets"
-    BINDINGS = [("T", "trace", "Trace"), ("e", "edit_count", "Count"), ("x", "stop", "Stop")]
+    BINDINGS = [("T", "trace", "Run trace"), ("e", "edit_count", "Count"), ("x", "stop", "Stop")]
 
     def __init__(self):
         super().__init__()
