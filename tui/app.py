@@ -9,6 +9,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from vswitch import control
+from vswitch.capture import follow
 from vswitch.tui.screens import SCREENS
 from vswitch.tui.screens.help import HelpScreen
 from vswitch.tui.screens.port import PortScreen
@@ -26,7 +27,17 @@ CSS = """
 #port-queues { height: auto; max-height: 8; }
 #port-drops { height: 1fr; border-top: solid $primary; }
 #reload-result { padding: 0 1; height: auto; max-height: 12; }
-HelpScreen { align: center middle; }
+#captures, #port-capture { display: none; color: $warning; padding: 0 1; text-style: bold; }
+#trace-controls { height: 1; padding: 0 1; }
+#trace-count-label { width: auto; padding-right: 1; }
+#trace-count { width: 8; }
+#trace-status { width: 1fr; padding-left: 2; }
+#trace-packets { height: 1fr; }
+#trace-steps-scroll { height: 1fr; border-top: solid $primary; padding: 0 1; }
+HelpScreen, CaptureDialog { align: center middle; }
+#capture { width: 72; max-width: 100%; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+#capture Input { margin-bottom: 1; }
+#capture .hint { color: $text-muted; }
 #help { width: 72; max-width: 100%; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 1 2; }
 """
 
@@ -51,6 +62,14 @@ class VswitchApp(App):
         self.error = None           # why the last poll failed, None while connected
         self.events = EventHistory()
         self._polling = threading.Lock()    # one poll at a time: Source keeps the last reading
+        # the captures this TUI started: port -> {"running", "status" (the latest), "error", "stop" (an Event)}
+        self.capturing = {}
+        # set on quitting: thread workers still waiting (a trace, a capture) stop and leave the UI alone;
+        # Textual does not cancel them, and the process waits for its threads
+        self.quitting = threading.Event()
+
+    def on_unmount(self):
+        self.quitting.set()
 
     def on_mount(self):
         self.sub_title = self.source.socket_path
@@ -86,6 +105,8 @@ class VswitchApp(App):
         self._draw()
 
     def _draw(self):
+        if not self.is_running:
+            return      # quitting: a poll that lands now finds the screens being taken apart
         if not self.screen_stack:
             return      # between modes: the next screen draws itself when it resumes
         screen = self.screen
@@ -96,6 +117,41 @@ class VswitchApp(App):
 
     def open_port(self, name):
         self.push_screen(PortScreen(name))
+
+    def start_capture(self, port, path, count):
+        if self.capturing.get(port, {}).get("running"):
+            return
+        stop = threading.Event()
+        self.capturing[port] = {"running": True, "status": None, "error": None, "stop": stop}
+        self.follow_capture(port, path, count, stop)
+
+    def stop_capture(self, port):
+        """This TUI's capture on `port` stops through its follower; another client's by capture_stop."""
+        followed = self.capturing.get(port)
+        if followed is not None and followed["running"]:
+            followed["stop"].set()
+        else:
+            self.request_capture_stop(port)
+
+    @work(thread=True, group="capture")
+    def follow_capture(self, port, path, count, stop):
+        followed = self.capturing[port]
+
+        def update(status):     # read by the capture dialog's timer: single assignments, no call into the UI
+            followed["status"] = status
+        try:
+            update(follow(self.source.request, port, count, path, started=update, progress=update,
+                          stopped=lambda: stop.is_set() or self.quitting.is_set()))
+        except control.ControlError as err:
+            followed["error"] = str(err)
+        followed["running"] = False
+
+    @work(thread=True, group="capture")
+    def request_capture_stop(self, port):
+        try:
+            self.source.request("capture_stop", port=port)
+        except control.ControlError as err:
+            self.call_from_thread(self.events.note, f"capture on {port} not stopped: {err}")
 
     def action_help(self):
         if isinstance(self.screen, HelpScreen):

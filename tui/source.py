@@ -68,13 +68,14 @@ class Source:
         return control.request(self.socket_path, cmd, **fields)
 
     def poll(self):
-        """Every table at once: {"ports": [...], "macs": [...], ...}, each port
+        """Every table at once: {"ports": [...], "macs": [...], ..., "captures"}, each port
         row with "rates" (pps and L2 bps, None until the second poll),
         "drops_rising" and "history" (recent rx/tx pps) added.  Raises
         control.ControlError when the appliance cannot be reached."""
         ports = self.request("show", what="ports")
         now = self.clock()              # when the counters were read, not after the other tables
-        data = {"ports": ports, **{what: self.request("show", what=what) for what in TABLES if what != "ports"}}
+        data = {"ports": ports, **{what: self.request("show", what=what) for what in TABLES if what != "ports"},
+                "captures": self.request("capture_status")}     # every client's; leases untouched
         self._add_rates(ports, now)
         return data
 

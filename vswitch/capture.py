@@ -13,7 +13,29 @@ from vswitch.control import ControlError
 from vswitch.pipeline import CoreError, check, ffi, lib
 
 LEASE_S = 10.0          # a running capture no client asked about for this long is stopped
+CLIENT_POLL_S = 0.2     # a client asks capture_status this often, renewing the lease well within LEASE_S
 MAX_COUNT = 1 << 40
+
+
+def follow(request, port, count, path, started=lambda status: None, progress=lambda status: None,
+           stopped=lambda: False):
+    """A client's capture (`vswitch capture`, the TUI): start it, ask
+    capture_status every CLIENT_POLL_S (which keeps it alive) until it ends;
+    capture_stop when stopped() is true or on Ctrl-C.  Returns the last
+    status; started(status) once it runs, progress(status) after each ask.
+    request(cmd, **fields) asks the appliance (control.request on a socket)."""
+    status = request("capture", port=port, count=count, file=path)
+    started(status)
+    try:
+        while status["running"]:
+            if stopped():
+                return request("capture_stop", port=port)
+            time.sleep(CLIENT_POLL_S)
+            status = request("capture_status", port=port)
+            progress(status)
+    except KeyboardInterrupt:
+        status = request("capture_stop", port=port)
+    return status
 
 
 class Captures:

@@ -8,9 +8,7 @@ import time
 from vswitch import config, control
 
 DEFAULT_SOCKET = "/run/vswitch/vswitch.sock"
-CAPTURE_POLL_S = 0.2    # also renews the capture's lease (vswitch/capture.py LEASE_S)
-TRACE_POLL_S = 0.1
-TRACE_DEFAULT_COUNT = 10
+TRACE_DEFAULT_COUNT = 10           # also the TUI's Trace screen's
 TRACE_DEFAULT_TIMEOUT_S = 10.0
 SHOW_TARGETS = ("ports", "port", "macs", "routes", "neighbors", "workers", "config", "events")
 # `show port NAME`: the facts shown above its tables, in this order: (label, key)
@@ -161,17 +159,14 @@ def cmd_reload(args):
 
 
 def cmd_capture(args):
+    from vswitch.capture import follow
+
     path = os.path.abspath(args.write)   # the appliance does not share our working directory
+    until = f" until {args.count} frames" if args.count else ""
     try:
-        status = control.request(args.socket, "capture", port=args.port, count=args.count, file=path)
-        print(f"capturing on {args.port} into {path}" + (f" until {args.count} frames" if args.count else "") +
-              "; Ctrl-C stops", file=sys.stderr)
-        try:
-            while status["running"]:
-                time.sleep(CAPTURE_POLL_S)
-                status = control.request(args.socket, "capture_status", port=args.port)
-        except KeyboardInterrupt:
-            status = control.request(args.socket, "capture_stop", port=args.port)
+        status = follow(lambda cmd, **f: control.request(args.socket, cmd, **f), args.port, args.count, path,
+                        started=lambda _: print(f"capturing on {args.port} into {path}{until}; Ctrl-C stops",
+                                                file=sys.stderr))
     except control.ControlError as err:
         print(f"vswitch: {err}", file=sys.stderr)
         return 1
@@ -184,21 +179,12 @@ def cmd_capture(args):
 
 
 def cmd_trace(args):
-    from vswitch.trace import render_text
+    from vswitch.trace import collect, render_text
 
     try:
-        control.request(args.socket, "trace", count=args.count)
-        print(f"tracing the next {args.count} packets (at most {args.timeout:g} s; Ctrl-C stops)", file=sys.stderr)
-        deadline = time.monotonic() + args.timeout
-        try:
-            while time.monotonic() < deadline:
-                status = control.request(args.socket, "trace_status")
-                if len(status["packets"]) + status["lost"] >= args.count:
-                    break
-                time.sleep(TRACE_POLL_S)
-        except KeyboardInterrupt:
-            pass
-        status = control.request(args.socket, "trace_stop")
+        status = collect(lambda cmd, **f: control.request(args.socket, cmd, **f), args.count, args.timeout,
+                         armed=lambda _: print(f"tracing the next {args.count} packets (at most {args.timeout:g} s; "
+                                               "Ctrl-C stops)", file=sys.stderr))
     except control.ControlError as err:
         print(f"vswitch: {err}", file=sys.stderr)
         return 1
@@ -310,7 +296,7 @@ def build_parser():
 
     p = sub.add_parser("tui", help="the terminal UI attached to a running appliance",
                        description="Live ports, MACs, routes, neighbours, workers, config (with reload) and "
-                                   "events of the running appliance; ? lists the keys.")
+                                   "events of the running appliance, trace and capture; ? lists the keys.")
     add_socket_option(p)
     p.add_argument("--interval", metavar="S", type=float, default=1.0, help="refresh every S seconds (default 1)")
     p.set_defaults(func=cmd_tui)

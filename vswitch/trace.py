@@ -14,6 +14,7 @@ from vswitch.pipeline import DROP_REASONS, PUNT_REASONS, ffi, lib
 from vswitch.routing import BLACKHOLE, BROADCAST, CONNECTED, HOST, LOCAL, STATIC, ip_text, mask
 
 MAX_COUNT = 10000          # packets one trace may ask for
+CLIENT_POLL_S = 0.1        # a client asks trace_status this often
 POLL_BATCH = 64            # records copied out of the core per call
 ETH_P_VLAN = 0x8100
 ADJ_TYPES = {lib.VS_ADJ_NONE: "none", lib.VS_ADJ_BLACKHOLE: "blackhole", lib.VS_ADJ_LOCAL: "local",
@@ -214,13 +215,40 @@ class Tracer:
         return f"adjacency: {ADJ_TYPES.get(adj_type, adj_type)}"
 
 
+def collect(request, count, timeout_s, armed=lambda status: None, progress=lambda status: None,
+            stopped=lambda: False):
+    """A client's trace (`vswitch trace`, the TUI): arm it for `count`
+    packets, ask trace_status every CLIENT_POLL_S until `count` packets are
+    traced or lost, `timeout_s` passes, stopped() is true or Ctrl-C; then
+    trace_stop, whose status it returns.  armed(status) once armed,
+    progress(status) after each ask; request(cmd, **fields) asks the
+    appliance (control.request on a socket)."""
+    armed(request("trace", count=count))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not stopped():
+            status = request("trace_status")
+            progress(status)
+            if len(status["packets"]) + status["lost"] >= count:
+                break
+            time.sleep(CLIENT_POLL_S)
+    except KeyboardInterrupt:
+        pass
+    return request("trace_stop")
+
+
+def render_packet(n, pkt):
+    """Packet number n's lines: its header, summary and numbered steps."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(pkt["time"])) + f".{int(pkt['time'] * 1e6) % 1000000:06d}"
+    return [f"Packet {n}: worker {pkt['worker']}, {pkt['port']} queue {pkt['queue']}, {stamp}",
+            f"  {pkt['summary']}",
+            *(f"  {i:>2}  {step['text']}" for i, step in enumerate(pkt["steps"], 1))]
+
+
 def render_text(status):
-    """What `vswitch trace` prints: each packet's header, summary and numbered steps."""
+    """What `vswitch trace` prints: every packet's lines, a blank line after each."""
     lines = []
     for n, pkt in enumerate(status["packets"], 1):
-        stamp = time.strftime("%H:%M:%S", time.localtime(pkt["time"])) + f".{int(pkt['time'] * 1e6) % 1000000:06d}"
-        lines.append(f"Packet {n}: worker {pkt['worker']}, {pkt['port']} queue {pkt['queue']}, {stamp}")
-        lines.append(f"  {pkt['summary']}")
-        lines.extend(f"  {i:>2}  {step['text']}" for i, step in enumerate(pkt["steps"], 1))
+        lines.extend(render_packet(n, pkt))
         lines.append("")
     return "\n".join(lines)

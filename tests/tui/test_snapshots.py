@@ -44,8 +44,9 @@ def test_ports(snap_compare, size):
 
 
 @pytest.mark.parametrize("keys", [("enter",), ("m",), ("m", "slash", "0", "b"), ("r",), ("n",), ("w",),
-                                  ("c",), ("c", "R"), ("l",), ("question_mark",)],
+                                  ("c",), ("c", "R"), ("l",), ("question_mark",), ("t",), ("t", "T", "down", "down"),
+                                  ("k",)],
                          ids=["port", "macs", "macs-filtered", "routes", "neighbors", "workers",
-                              "config", "config-reload-refused", "log", "help"])
+                              "config", "config-reload-refused", "log", "help", "trace-idle", "trace", "capture"])
 def test_screen(snap_compare, keys):
     assert snap_compare(app(), terminal_size=SMALL, run_before=after(*keys))

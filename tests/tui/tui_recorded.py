@@ -19,9 +19,13 @@ class RecordedSource(Source):
         with open(RECORDED) as f:
             self.data = json.load(f)
 
-    def request(self, cmd, what=None, name=None):
+    def request(self, cmd, what=None, name=None, **fields):
         if cmd == "reload":
             raise control.ControlError(self.data["reload"]["error"])
+        if cmd in ("trace", "trace_status", "trace_stop"):
+            return json.loads(json.dumps(self.data["trace"]))       # every packet asked for, at once
+        if cmd == "capture_status":
+            return json.loads(json.dumps(self.data["captures"]))
         if what == "ports":
             readings = self.data["ports"]
             self.polls += 1

@@ -17,7 +17,7 @@ def binding_lines(bindings):
     for b in bindings:
         b = b if isinstance(b, Binding) else Binding(*b)
         if b.description and b.show:
-            pairs.append(f"{b.key_display or b.key} {b.description}".ljust(15))
+            pairs.append(f"{b.key_display or b.key} {b.description} ".ljust(15))   # a space even after a long one
     return ["  " + "".join(pairs[i:i + KEYS_PER_LINE]).rstrip() for i in range(0, len(pairs), KEYS_PER_LINE)]
 
 

@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from vswitch import control
-from vswitch.tui.screens.base import VswitchScreen
+from vswitch.tui.screens import capture
 from vswitch.tui.widgets import Cell, KeyedTable, si
 
 FACTS = [("driver", "driver"), ("interface", "interface"), ("PCI address", "pci"), ("link", "link"),
@@ -25,8 +25,8 @@ def facts_text(data):
     return "\n".join(f"{label:<{width}}  {'-' if data[key] is None else data[key]}" for label, key in FACTS)
 
 
-class PortScreen(VswitchScreen):
-    BINDINGS = [("escape", "app.pop_screen", "Back")]
+class PortScreen(capture.PortActionsScreen):
+    BINDINGS = [("escape", "app.pop_screen", "Back"), *capture.KEYS]
 
     def __init__(self, name):
         super().__init__()
@@ -35,6 +35,7 @@ class PortScreen(VswitchScreen):
 
     def body(self):
         yield Static(f"port {self.port_name}", id="port-title")
+        yield Static("", id="port-capture")
         with Horizontal(id="port-detail"):
             yield Static("", id="port-facts")
             with Vertical():
@@ -42,7 +43,14 @@ class PortScreen(VswitchScreen):
                 yield KeyedTable(DROP_COLUMNS, sort_by="count", id="port-drops")   # counted ones first
 
     def show(self, snapshot):
+        mine = [c for c in snapshot["captures"] if c["port"] == self.port_name and c["running"]]
+        line = self.query_one("#port-capture", Static)
+        line.update(capture.status_text(mine[0]) if mine else "")
+        line.display = bool(mine)
         self.fetch()
+
+    def selected_port(self):
+        return self.port_name
 
     @work(thread=True, group="port-detail")
     def fetch(self):

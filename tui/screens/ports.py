@@ -2,7 +2,7 @@
 from textual.binding import Binding
 from textual.widgets import Static
 
-from vswitch.tui.screens.base import VswitchScreen
+from vswitch.tui.screens import capture
 from vswitch.tui.widgets import Cell, EventLog, KeyedTable, si, sparkline
 
 TREND_POINTS = 12       # characters of each rx/tx sparkline
@@ -35,22 +35,34 @@ def port_cells(row):
     }
 
 
-class PortsScreen(VswitchScreen):
-    BINDINGS = [Binding("enter", "open_port", "Port detail", show=True)]
+def running_captures(captures):
+    """One line per running capture, any client's: what a person should not forget is on."""
+    return "\n".join(capture.status_text(c) for c in captures if c["running"])
+
+
+class PortsScreen(capture.PortActionsScreen):
+    BINDINGS = [Binding("enter", "open_port", "Port detail", show=True), *capture.KEYS]
 
     def body(self):
         yield Static(RATES_NOTE, id="rates-note")
+        yield Static("", id="captures")
         yield KeyedTable(COLUMNS, id="ports")
         yield EventLog(id="events-pane")
 
     def show(self, snapshot):
         self.query_one(KeyedTable).sync({row["name"]: port_cells(row) for row in snapshot["ports"]})
         self.query_one(EventLog).show_events(self.app.events)
+        lines = self.query_one("#captures", Static)
+        lines.update(running_captures(snapshot["captures"]))
+        lines.display = any(c["running"] for c in snapshot["captures"])
+
+    def selected_port(self):
+        return self.query_one(KeyedTable).selected_key()
 
     def on_data_table_row_selected(self, event):
         self.app.open_port(event.row_key.value)
 
     def action_open_port(self):
-        name = self.query_one(KeyedTable).selected_key()
+        name = self.selected_port()
         if name is not None:
             self.app.open_port(name)
