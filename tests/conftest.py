@@ -1,4 +1,5 @@
-"""Shared test helpers: run the appliance offline on pcaps made by the test."""
+"""Shared test helpers: run the appliance offline on pcaps made by the test;
+a namespace lab (vswitch/netlab.py) for the tests that need Linux hosts."""
 import json
 import os
 import re
@@ -9,6 +10,8 @@ import textwrap
 
 import pytest
 from scapy.utils import PcapReader, wrpcap
+
+from vswitch import netlab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VSWITCH = [sys.executable, "-m", "vswitch"]
@@ -73,3 +76,18 @@ def write_empty_pcap(path):
     """A classic microsecond pcap with no records, Ethernet link type."""
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+
+@pytest.fixture
+def lab():
+    """A namespace lab, removed afterwards; the test is skipped (with the
+    reason) where namespaces cannot be made."""
+    try:
+        netlab.probe()
+    except netlab.Unavailable as why:
+        pytest.skip(str(why))
+    lab = netlab.Lab()
+    try:
+        yield lab
+    finally:
+        lab.close()

@@ -17,9 +17,9 @@ import pytest
 
 from vswitch.pipeline import lib
 
-import netns
+from vswitch import netlab
 from test_kernel_ports import (ROOT, UDP_RECEIVER, UDP_SENDER, VSWITCH,  # noqa: F401
-                               appliance, lab, ping, two_hosts)
+                               appliance, ping, two_hosts)
 from test_resilience import wait_for_event
 
 ROUTER_XDP = """\
@@ -358,9 +358,9 @@ def test_interface_deleted_and_recreated_is_reattached(lab, appliance):
 def multiqueue_veth(lab, ns_a, if_a, ns_b, if_b, queues):
     """A veth pair with `queues` rx and tx queues on each end (a sender's
     flows spread over its tx queues by hash; each lands on the peer's rx
-    queue of the same number), offloads off (see netns.Lab.no_offloads)."""
+    queue of the same number), offloads off (see netlab.Lab.no_offloads)."""
     q = ["numrxqueues", str(queues), "numtxqueues", str(queues)]
-    netns.run("ip", "link", "add", if_a, "netns", lab.ns(ns_a), *q, "type", "veth", "peer", "name", if_b,
+    netlab.run("ip", "link", "add", if_a, "netns", lab.ns(ns_a), *q, "type", "veth", "peer", "name", if_b,
               "netns", lab.ns(ns_b), *q)
     for short, ifname in ((ns_a, if_a), (ns_b, if_b)):
         lab.no_offloads(short, ifname)
@@ -561,7 +561,7 @@ def test_interface_in_use_is_a_clear_error(lab, appliance, tmp_path):
     lab.veth("h1", "eth0", "app", "lan1", offloads=False)
     lab.veth("h2", "eth0", "app", "lan2", offloads=False)
     (tmp_path / "pass.c").write_text(PASS_PROGRAM)
-    netns.run("clang", "-O2", "-target", "bpf", "-c", str(tmp_path / "pass.c"), "-o", str(tmp_path / "pass.o"))
+    netlab.run("clang", "-O2", "-target", "bpf", "-c", str(tmp_path / "pass.c"), "-o", str(tmp_path / "pass.o"))
     lab.exec("app", "ip", "link", "set", "dev", "lan1", "xdpdrv", "obj", str(tmp_path / "pass.o"), "sec", "xdp")
     cfg = tmp_path / "x.yaml"
     head = f"version: 1\ncontrol_socket: {tmp_path}/s.sock\nports:\n"

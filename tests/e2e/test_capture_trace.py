@@ -19,7 +19,7 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
 
-from test_kernel_ports import ROOT, VSWITCH, appliance, lab  # noqa: F401  (fixtures)
+from test_kernel_ports import ROOT, VSWITCH, appliance  # noqa: F401  (fixtures)
 
 HOST_MAC = "02:00:00:00:00:10"
 BR_MAC = "02:00:00:00:0a:01"

@@ -9,15 +9,15 @@ import sys
 
 import pytest
 
-import netns
+from vswitch import netlab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_demo_lab_forwards_and_cleans_up(tmp_path):
     try:
-        netns.probe()
-    except netns.Unavailable as why:
+        netlab.probe()
+    except netlab.Unavailable as why:
         pytest.skip(str(why))
     r = subprocess.run([sys.executable, "-m", "vswitch.demo", "--seconds", "4", "--json",
                         "--socket", str(tmp_path / "demo.sock")], cwd=ROOT, capture_output=True, text=True,

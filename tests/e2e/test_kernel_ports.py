@@ -15,7 +15,6 @@ import time
 
 import pytest
 
-import netns
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VSWITCH = [sys.executable, "-m", "vswitch"]
@@ -37,19 +36,6 @@ for _ in range(20):
     s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
     time.sleep(0.1)
 """
-
-
-@pytest.fixture
-def lab():
-    try:
-        netns.probe()
-    except netns.Unavailable as why:
-        pytest.skip(str(why))
-    lab = netns.Lab()
-    try:
-        yield lab
-    finally:
-        lab.close()
 
 
 class Appliance:

@@ -19,7 +19,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import Dot1Q, Ether
 
-from test_kernel_ports import ROUTER, appliance, lab, ping, two_hosts  # noqa: F401 (fixtures)
+from test_kernel_ports import ROUTER, appliance, ping, two_hosts  # noqa: F401 (fixtures)
 
 IPERF_SECONDS = "2"
 # Unloaded, TCP moves ~400 MB in 2 s here, ~7 MB when other jobs crowd the 2 cores; with super-frames

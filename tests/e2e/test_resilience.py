@@ -6,7 +6,7 @@ import re
 import subprocess
 import time
 
-from test_kernel_ports import ROOT, ROUTER, VSWITCH, appliance, lab, ping, two_hosts  # noqa: F401 (fixtures)
+from test_kernel_ports import ROOT, ROUTER, VSWITCH, appliance, ping, two_hosts  # noqa: F401 (fixtures)
 
 
 def router(lab, appliance, config=ROUTER):

@@ -35,7 +35,7 @@ def test_routed_between_two_ports_rewrites_macs_and_decrements_ttl(offline):
 
 def test_routed_both_directions_and_several_ttls(offline):
     frames = []
-    expected_b, expected_a = [], []
+    expected_b = []
     for i, ttl in enumerate((2, 17, 128, 255)):
         pkt = udp_packet(H1, H2, ttl=ttl, ident=i)
         frames.append(at(1.0 + i, eth(A_MAC, H1_MAC, pkt)))

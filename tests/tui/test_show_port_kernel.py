@@ -4,13 +4,9 @@ what a Linux host in a namespace sends through a veth."""
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
-import netns  # noqa: E402  (tests/e2e/netns.py: the labs' namespaces)
 
 from tui_lab import ROOT, START_TIMEOUT_S, VSWITCH  # noqa: E402
 from vswitch import control  # noqa: E402
@@ -26,23 +22,17 @@ PINGS = 5
 
 
 @pytest.fixture
-def lab():
-    try:
-        netns.probe()
-    except netns.Unavailable as why:
-        pytest.skip(str(why))
-    lab = netns.Lab()
-    try:
-        lab.add_ns("app")
-        lab.add_ns("h1")
-        lab.veth("app", "lan1", "h1", "eth0")
-        lab.host("h1", "eth0", "10.0.1.11/24")
-        yield lab
-    finally:
-        lab.close()
+def host_lab(lab):
+    """The appliance's namespace and host h1 on lan1 (the lab fixture: tests/conftest.py)."""
+    lab.add_ns("app")
+    lab.add_ns("h1")
+    lab.veth("app", "lan1", "h1", "eth0")
+    lab.host("h1", "eth0", "10.0.1.11/24")
+    return lab
 
 
-def test_kernel_port_facts_and_queue(lab, tmp_path):
+def test_kernel_port_facts_and_queue(host_lab, tmp_path):
+    lab = host_lab
     sock = str(tmp_path / "vswitch.sock")
     (tmp_path / "vswitch.yaml").write_text(CONFIG.format(socket=sock))
     proc = lab.popen("app", [*VSWITCH, "run", str(tmp_path / "vswitch.yaml")], cwd=ROOT,
