@@ -30,7 +30,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 import vswitch_bench                  # noqa: E402
-from vswitch import netlab as netns   # noqa: E402  (the namespace lab of the e2e tests and the demo)
+from vswitch import netlab            # noqa: E402  (the namespace lab of the e2e tests and the demo)
 
 GENERATOR_CPU = 0
 WORKER_CPU = 1
@@ -72,7 +72,7 @@ class Topology:
     """src, dut and snk namespaces, two veth pairs, the XDP sink."""
 
     def __init__(self, build_dir):
-        self.lab = netns.Lab()
+        self.lab = netlab.Lab()
         for short in ("src", "dut", "snk"):
             self.lab.add_ns(short)
         self.lab.veth("src", "s0", "dut", "d0", offloads=False)   # plain frames for every forwarder alike
@@ -223,7 +223,7 @@ def available_drivers():
 
 def run_all(seconds, warmup, build_dir, only=None, log=print):
     """Every case (or those named in `only`); {name: result or {"unavailable": why}}."""
-    netns.probe()
+    netlab.probe()
     if not shutil.which("dpdk-testpmd"):
         raise Unavailable("dpdk-testpmd is missing (Debian package dpdk)")
     drivers = available_drivers()

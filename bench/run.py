@@ -221,7 +221,7 @@ def main(argv=None):
         log("kernel-attached ports between namespaces (bench/kernel_ports.py) ...")
         try:
             results["kernel"] = kernel_ports.run_all(seconds, warmup, gen.BUILD, log=log)
-        except (kernel_ports.Unavailable, kernel_ports.netns.Unavailable) as err:
+        except (kernel_ports.Unavailable, kernel_ports.netlab.Unavailable) as err:
             results["kernel"] = {"unavailable": str(err)}
             log(f"  n/a: {err}")
 
