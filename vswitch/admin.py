@@ -321,7 +321,7 @@ def watch_links(app):
             app.link_ifindex[name] = index
             app.log(f"{name}: interface {ifname} back (ifindex {index}): re-attached", kind="port")
             if port.driver == "af_xdp":
-                app.log(af_xdp_description(app, name, pid), kind="port")
+                app.log(af_xdp_description(app, port, pid), kind="port")
         running = interface_running(ifname)
         if running != bool(lib.vs_port_oper_up(app.dp, pid)):
             if running:
@@ -345,13 +345,13 @@ def reattach(app, name, pid, ifname):
     return True
 
 
-def af_xdp_description(app, name, pid):
-    """How an af_xdp port runs: what the kernel granted (zero-copy, XDP in
-    the driver) decides its speed, so it is said when the port opens."""
-    port = app.cfg.ports[name]
+def af_xdp_description(app, port, pid):
+    """How an af_xdp port (its config) runs: what the kernel granted
+    (zero-copy, XDP in the driver) decides its speed, so it is said when the
+    port opens."""
     modes = lib.vs_port_af_xdp_modes(app.dp, pid)
     queues = app.rx_queues(port)
-    return (f"{name}: af_xdp on {port.options['interface']}: {queues} rx queue{'s' if queues > 1 else ''}, "
+    return (f"{port.name}: af_xdp on {port.options['interface']}: {queues} rx queue{'s' if queues > 1 else ''}, "
             f"{'zero-copy' if modes & lib.VS_AF_XDP_ZEROCOPY else 'copy mode'}, XDP program "
             f"{'in generic (skb) mode' if modes & lib.VS_AF_XDP_GENERIC else 'in the driver'}")
 

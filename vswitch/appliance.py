@@ -168,7 +168,7 @@ class Appliance:
                                           bool(port.options.get("fix_checksums", False)))
             self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
             if pid >= 0:
-                self.log(admin.af_xdp_description(self, port.name, pid), kind="port")
+                self.log(admin.af_xdp_description(self, port, pid), kind="port")
         elif port.driver == "tap":
             pid = lib.vs_port_tap_open(self.dp, name, port.options["interface"].encode(), port.mtu)
         else:

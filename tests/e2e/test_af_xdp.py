@@ -20,7 +20,7 @@ from vswitch.pipeline import lib
 from vswitch import netlab
 from test_kernel_ports import (ROOT, UDP_RECEIVER, UDP_SENDER, VSWITCH,  # noqa: F401
                                appliance, ping, two_hosts)
-from test_resilience import wait_for_event
+from test_resilience import cli, wait_for_event
 
 ROUTER_XDP = """\
     version: 1
@@ -309,6 +309,33 @@ def test_af_xdp_to_af_packet_routing(lab, appliance):
     assert code == 0 and out.split() == ["packet-to-xdp", "10.2.0.2"], err
     size, _, _ = tcp_across(lab, "h1", "h2", "10.2.0.2")
     assert int(size) == TCP_BYTES
+    app.stop()
+
+
+def test_reload_adds_and_removes_an_af_xdp_port(lab, appliance):
+    two_hosts(lab, offloads=False)
+    lab.host("h1", "eth0", "10.1.0.2/24", gateway="10.1.0.1")
+    lab.host("h2", "eth0", "10.2.0.2/24", gateway="10.2.0.1")
+    app = appliance("""\
+        version: 1
+        workers: 1
+        control_socket: {socket}
+        ports:
+          p1: {{driver: af_packet, interface: lan1, addresses: [10.1.0.1/24]}}
+        """)
+    base = app.config.read_text()
+    app.config.write_text(base + "  p2: {driver: af_xdp, interface: lan2, addresses: [10.2.0.1/24]}\n")
+    r = cli(app, "reload")
+    assert r.returncode == 0 and "port p2 added (af_xdp)" in r.stdout, r.stdout + r.stderr
+    assert xdp_attached(lab, "app", "lan2")
+    assert any(e["message"] == "p2: af_xdp on lan2: 1 rx queue, copy mode, XDP program in the driver"
+               for e in app.show("events"))
+    ping(lab, "h1", "10.2.0.2")
+    app.config.write_text(base)
+    r = cli(app, "reload")
+    assert r.returncode == 0 and "port p2 removed" in r.stdout, r.stdout + r.stderr
+    assert not xdp_attached(lab, "app", "lan2"), "its XDP program detached with it"
+    assert {p["name"] for p in app.show("ports")} == {"p1"}
     app.stop()
 
 
