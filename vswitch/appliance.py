@@ -161,12 +161,10 @@ class Appliance:
                                         loop, queues, port.mtu)
         elif port.driver == "af_packet":
             pid = lib.vs_port_af_packet_open(self.dp, name, port.options["interface"].encode(), port.mtu)
-            self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
         elif port.driver == "af_xdp":
             pid = lib.vs_port_af_xdp_open(self.dp, name, port.options["interface"].encode(),
                                           self.rx_queues(port), port.mtu,
                                           bool(port.options.get("fix_checksums", False)))
-            self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
             if pid >= 0:
                 self.log(admin.af_xdp_description(self, port, pid), kind="port")
         elif port.driver == "tap":
@@ -176,6 +174,8 @@ class Appliance:
         if pid < 0:
             raise RunError(f"port '{port.name}': {ffi.string(lib.vs_last_error()).decode()}")
         self.iface_ids[port.name] = pid
+        if port.driver in admin.REATTACH:   # what the link watch compares against
+            self.link_ifindex[port.name] = admin.interface_index(port.options["interface"])
         return pid
 
     def _add_vlans_and_bridges(self):
@@ -286,7 +286,7 @@ class Appliance:
                 now = time.monotonic()
                 if now >= next_sample:
                     self._sample_workers(now)
-                    self.watch_links()
+                    admin.watch_links(self)
                     self.note_refusals(now)
                     lib.vs_rcu_reclaim(self.dp)
                     next_sample = now + WORKER_SAMPLE_S
@@ -305,10 +305,6 @@ class Appliance:
             self.captures.stop_all()
             server.close()
             check(lib.vs_port_flush_files(self.dp))
-
-    def watch_links(self):
-        """Kernel interfaces that vanished or came back (admin.watch_links)."""
-        admin.watch_links(self)
 
     def note_refusals(self, now):
         """An event when the core refused something: new MACs over a bridge's
