@@ -274,14 +274,14 @@ def remove_port(app, name):
     pid = app.iface_ids[name]
     ifc = app.l3.get(pid)
     if ifc is not None:
-        for address in list(ifc.addresses):
-            drop_address(app, name, address)
+        for address in ifc.addresses:
+            remove_address(app, ifc, *address)
         flush_neighbors(app, {pid}, include_static=True)
         del app.l3[pid]
     check(lib.vs_port_remove(app.dp, pid))
     del app.iface_ids[name]
-    app.link_ifindex.pop(name, None)
-    app.link_counts.pop(name, None)
+    for link_state in (app.link_ifindex, app.link_counts, app.link_reattach_failed):
+        link_state.pop(name, None)
     app.worker_queues[:] = [[q for q in queues if q.rpartition(":")[0] != name] for queues in app.worker_queues]
 
 
