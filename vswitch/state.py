@@ -9,18 +9,19 @@ SYS_NET = "/sys/class/net"
 
 
 def ports(app):
-    rows = []
-    for name, port in app.cfg.ports.items():
-        s = port_stats(app.dp, app.iface_ids[name])
-        rows.append({
-            "name": name, "driver": port.driver,
-            "link": "up" if admin.port_link_up(app, name) else "down",
-            "link_losses": app.link_counts[name]["lost"] if name in app.link_counts else 0,
-            **{k: s[k] for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_dropped",
-                                 "rx_errors", "tx_errors", "forwarded", "flooded", "punted")},
-            "drops": s["drops"],
-        })
-    return rows
+    return [_port_row(app, name, port, port_stats(app.dp, app.iface_ids[name])) for name, port in app.cfg.ports.items()]
+
+
+def _port_row(app, name, port, s):
+    """A port's `show ports` row, from its counters s (pipeline.port_stats)."""
+    return {
+        "name": name, "driver": port.driver,
+        "link": "up" if admin.port_link_up(app, name) else "down",
+        "link_losses": app.link_counts[name]["lost"] if name in app.link_counts else 0,
+        **{k: s[k] for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_dropped",
+                             "rx_errors", "tx_errors", "forwarded", "flooded", "punted")},
+        "drops": s["drops"],
+    }
 
 
 def port(app, name):
@@ -32,12 +33,11 @@ def port(app, name):
         raise ControlError(f"no port called {name!r}; ports: {', '.join(app.cfg.ports)}")
     cfg_port = app.cfg.ports[name]
     pid = app.iface_ids[name]
-    row = next(r for r in ports(app) if r["name"] == name)
-    drops = port_stats(app.dp, pid)["drops"]
+    s = port_stats(app.dp, pid)
     ifname = cfg_port.options.get("interface")
     return {
-        **row,
-        "drops": {reason: drops.get(reason, 0) for reason in DROP_REASONS},
+        **_port_row(app, name, cfg_port, s),
+        "drops": {reason: s["drops"].get(reason, 0) for reason in DROP_REASONS},
         "interface": ifname, "pci": None, "virtio_features": None,
         "link_speed_mbps": _kernel_link_speed(ifname) if ifname else None,
         "mtu": cfg_port.mtu, "mac": app.router_mac(name),
